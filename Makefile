@@ -1,0 +1,47 @@
+# One Makefile for people and CI: `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO_DIR ?= build/demo
+
+.PHONY: demo test lint bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# unixODBC + the MariaDB ODBC driver (the ODBC path is tested for real) and systemd-analyze
+# (the unit's security score is tested). Installed with apt when missing and we are root.
+system-deps:
+	@missing=""; \
+	command -v odbcinst >/dev/null 2>&1 || missing="$$missing unixodbc"; \
+	odbcinst -q -d 2>/dev/null | grep -qi mariadb || missing="$$missing odbc-mariadb"; \
+	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/syncd demo $(DEMO_DIR)
+
+test: $(STAMP) system-deps
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check syncd connectors tests
+	$(BIN)/ruff format --check syncd connectors tests
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.bench_cycle
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

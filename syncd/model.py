@@ -1,0 +1,163 @@
+"""The records that flow through a cycle: what the ERP says, and what the portal should hold.
+
+    source connector -> SourceContractor -> mapping -> DesiredAccount | Conflict -> plan
+
+They are frozen and hashable so that the plan can stay a pure function of its inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class AccountStatus(StrEnum):
+    """Status of a portal account (spec section 5)."""
+
+    PENDING = "pending"  # created, activation mail not yet accepted by SMTP
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    INACTIVE = "inactive"  # left scope in on_removed: deactivate mode
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A contractor's contact person, as the portal's ``b2b_contact`` row holds it."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    position: str | None = None
+    is_primary: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "position": self.position,
+            "is_primary": self.is_primary,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContractor:
+    """One in-scope contractor exactly as the ERP holds it (only trimmed, never validated).
+
+    ``key`` is the ERP's stable contractor id as a string. ``email_raw`` is the raw content of
+    the e-mail field, which may hold several addresses, spaces or nothing at all.
+    """
+
+    key: str
+    symbol: str
+    name: str
+    tax_id: str | None = None
+    email_raw: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    price_level: str | None = None
+    discount: Decimal = Decimal(0)
+    owner_name: str | None = None
+    owner_email: str | None = None
+    erp_blocked: bool = False
+    contacts: tuple[Contact, ...] = ()
+
+
+# The account fields syncd manages, in the order they are shown and fingerprinted.
+SYNCED_FIELDS: tuple[str, ...] = (
+    "login",
+    "symbol",
+    "name",
+    "tax_id",
+    "email",
+    "phone",
+    "address",
+    "price_level",
+    "discount",
+    "owner_name",
+    "owner_email",
+    "contacts",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredAccount:
+    """What the portal account of one contractor should look like, after mapping."""
+
+    key: str
+    login: str
+    symbol: str
+    name: str
+    email: str
+    tax_id: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    price_level: str | None = None
+    discount: Decimal = Decimal(0)
+    owner_name: str | None = None
+    owner_email: str | None = None
+    erp_blocked: bool = False
+    contacts: tuple[Contact, ...] = ()
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def fields(self) -> dict[str, Any]:
+        """The synced fields as JSON-ready values (what bindings store and plans compare)."""
+        return {
+            "login": self.login,
+            "symbol": self.symbol,
+            "name": self.name,
+            "tax_id": self.tax_id,
+            "email": self.email,
+            "phone": self.phone,
+            "address": self.address,
+            "price_level": self.price_level,
+            "discount": format_discount(self.discount),
+            "owner_name": self.owner_name,
+            "owner_email": self.owner_email,
+            "contacts": [c.as_dict() for c in self.contacts],
+        }
+
+    def fingerprint(self) -> str:
+        """A digest of everything that, if it changed, must be written to the portal."""
+        return fingerprint(self.fields(), erp_blocked=self.erp_blocked)
+
+
+def format_discount(value: Decimal) -> str:
+    """Discounts travel as strings with two decimals so that JSON never rounds them."""
+    return str(Decimal(value).quantize(Decimal("0.01")))
+
+
+def fingerprint(fields: dict[str, Any], *, erp_blocked: bool) -> str:
+    """SHA-256 over the canonical JSON of the synced fields and the ERP block flag."""
+    payload = json.dumps(
+        {"fields": fields, "erp_blocked": erp_blocked},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class ConflictKind(StrEnum):
+    """Why a contractor could not be given an account (spec section 2)."""
+
+    MISSING_EMAIL = "missing_email"
+    INVALID_EMAIL = "invalid_email"
+    DUPLICATE_EMAIL = "duplicate_email"
+    LOGIN_TAKEN = "login_taken"
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A contractor that is in scope but cannot be synced; ``reason`` says what to fix."""
+
+    key: str
+    symbol: str
+    name: str
+    login: str | None
+    kind: ConflictKind
+    reason: str
