@@ -1,0 +1,211 @@
+"""The configuration (spec section 3): the YAML file parsed once into frozen, typed sections.
+
+    load_config(path) -> Config        read the file (path > $SYNCD_CONFIG > default path)
+    parse_config(mapping) -> Config    the same checks for a mapping built in code (the demo)
+    describe(config) -> dict           the effective configuration, secrets hidden (--json)
+
+Every problem is collected and raised at once as ``ConfigError``, one line per problem,
+path first. Values are converted at this boundary: ``"5m"`` is a ``timedelta``,
+``"delete"`` an ``OnRemoved``.
+
+Secrets are ``SecretStr``; call ``.get_secret_value()`` only where a connection is made.
+The ``url`` of ``state``, ``source`` and ``portal`` is a plain ``str`` because connectors
+need it as such, but it may hold a password: pass it to a connector, and print or log
+only ``section.safe_url`` or ``describe(config)``. A separately given ``password`` is
+merged into the URL by the SQL connectors (``connectors._sql.make_engine(url, password=)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+
+from syncd._config_env import resolve
+from syncd._config_problems import from_validation, parse_yaml, render, without_repeats
+from syncd._config_sections import (
+    DEFAULT_STATE_URL,
+    Language,
+    MailConfig,
+    MailTransport,
+    ObservabilityConfig,
+    OnRemoved,
+    PortalConfig,
+    PortalKind,
+    SafetyConfig,
+    ScheduleConfig,
+    Section,
+    SmtpConfig,
+    SmtpSecurity,
+    SourceConfig,
+    SourceKind,
+    StateConfig,
+)
+from syncd._config_values import (
+    SECRET,
+    ListenAddress,
+    RemovalLimit,
+    format_duration,
+    hide_url_secrets,
+)
+from syncd.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_PATH",
+    "DEFAULT_STATE_URL",
+    "Config",
+    "ConfigError",
+    "Language",
+    "ListenAddress",
+    "MailConfig",
+    "MailTransport",
+    "ObservabilityConfig",
+    "OnRemoved",
+    "PortalConfig",
+    "PortalKind",
+    "RemovalLimit",
+    "SafetyConfig",
+    "ScheduleConfig",
+    "SmtpConfig",
+    "SmtpSecurity",
+    "SourceConfig",
+    "SourceKind",
+    "StateConfig",
+    "describe",
+    "load_config",
+    "parse_config",
+]
+
+DEFAULT_PATH = Path("/etc/syncd/config.yaml")
+
+
+class Config(Section):
+    """The whole configuration. ``path`` is the file it was read from (None if built in code)."""
+
+    state: StateConfig = Field(default_factory=StateConfig)
+    source: SourceConfig
+    portal: PortalConfig
+    mail: MailConfig
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file this configuration was read from, or None when built in code."""
+        return self._path
+
+
+def _secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    found: set[tuple[str, ...]] = set()
+    for name, info in model.model_fields.items():
+        if SECRET in info.metadata:
+            found.add((*prefix, name))
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            found |= _secret_paths(info.annotation, (*prefix, name))
+    return found
+
+
+# Paths of every secret key, e.g. ("mail", "smtp", "password"), taken from the schema.
+SECRET_PATHS = frozenset(_secret_paths(Config))
+
+
+def load_config(
+    path: str | Path | None = None, *, environ: Mapping[str, str] = os.environ
+) -> Config:
+    """Read and validate the configuration file: ``path``, else $SYNCD_CONFIG, else default."""
+    if path is not None:
+        file, origin = Path(path), "given with --config"
+    elif environ.get("SYNCD_CONFIG"):
+        file, origin = Path(environ["SYNCD_CONFIG"]), "from SYNCD_CONFIG"
+    else:
+        file, origin = DEFAULT_PATH, "the default path"
+    elsewhere = "point to another file with --config PATH or SYNCD_CONFIG=PATH"
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        message = (
+            f"{file}: configuration file not found ({origin}); create it from "
+            f"config.example.yaml, or {elsewhere}"
+        )
+        raise ConfigError([message]) from None
+    except OSError as error:
+        message = (
+            f"{file}: cannot read the configuration file: {error.strerror}; check the path "
+            f"and its permissions, or {elsewhere}"
+        )
+        raise ConfigError([message]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{file}: is not UTF-8 text; save it as UTF-8"]) from None
+    data = parse_yaml(text, str(file))
+    config = _validate(data, environ=environ, base_dir=file.absolute().parent)
+    config._path = file  # set once, by the only code that knows the file
+    return config
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] = os.environ,
+    base_dir: Path | None = None,
+) -> Config:
+    """Validate an already-loaded mapping; relative paths are taken from ``base_dir``."""
+    return _validate(data, environ=environ, base_dir=base_dir)
+
+
+def _validate(data: Any, *, environ: Mapping[str, str], base_dir: Path | None) -> Config:
+    sections = list(Config.model_fields)
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        message = f"(top level): must be a mapping of sections ({', '.join(sections)})"
+        raise ConfigError([message])
+    resolved = resolve(data, environ=environ, base_dir=base_dir, secret_paths=SECRET_PATHS)
+    problems = list(resolved.problems)
+    try:
+        config = Config.model_validate(resolved.data, context={"base_dir": base_dir})
+    except ValidationError as error:
+        found = from_validation(error, model=Config, secret_paths=SECRET_PATHS)
+        problems += without_repeats(found, resolved.unresolved)
+        raise ConfigError(render(problems, order=sections, secrets=resolved.secrets)) from None
+    if problems:
+        raise ConfigError(render(problems, order=sections, secrets=resolved.secrets))
+    return config
+
+
+def describe(config: Config) -> dict[str, Any]:
+    """The effective configuration as JSON-ready data, every secret shown as ``"***"``."""
+    return _describe_section(config)
+
+
+def _describe_section(section: BaseModel) -> dict[str, Any]:
+    described: dict[str, Any] = {}
+    for name, info in type(section).model_fields.items():
+        value = getattr(section, name)
+        if SECRET in info.metadata and value is not None:
+            shown = hide_url_secrets(value) if isinstance(value, str) else None
+            described[name] = shown or "***"
+        else:
+            described[name] = _plain(value)
+    return described
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return _describe_section(value)
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, Path | ListenAddress):
+        return str(value)
+    if isinstance(value, RemovalLimit):
+        return value.count if value.count is not None else str(value)
+    return value
