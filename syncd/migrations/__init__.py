@@ -1,0 +1,1 @@
+"""The state store's alembic migrations; ``syncd.store.StateStore.migrate`` runs them."""
