@@ -1,0 +1,202 @@
+"""The items a plan is made of, and their JSON form (spec section 4, ``plan --json``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncd.model import Conflict, DesiredAccount
+
+Changes = dict[str, dict[str, Any]]
+
+
+def changes_between(old: dict[str, Any], new: dict[str, Any]) -> Changes:
+    """``{field: {"old": .., "new": ..}}`` for every synced field whose value differs."""
+    return {
+        name: {"old": old.get(name), "new": value}
+        for name, value in new.items()
+        if old.get(name) != value
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    """A new account. ``replaces`` is the id of a bound account the portal lost (full mode)."""
+
+    desired: DesiredAccount
+    replaces: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        item = _head(self.desired)
+        item["fields"] = self.desired.fields()
+        if self.replaces:
+            item["replaces"] = self.replaces
+        return item
+
+
+@dataclass(frozen=True, slots=True)
+class Adopt:
+    """Bind an account the portal already has (own lost account, or an unmanaged one)."""
+
+    desired: DesiredAccount
+    account_id: str
+    changes: Changes
+    own: bool
+    status: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {**_head(self.desired), "account_id": self.account_id, "changes": self.changes}
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Change only ``changes`` of an account; ``reactivate`` brings back an inactive one."""
+
+    desired: DesiredAccount
+    account_id: str
+    changes: Changes
+    reactivate: bool
+    status: str
+
+    def as_json(self) -> dict[str, Any]:
+        item = {**_head(self.desired), "account_id": self.account_id, "changes": self.changes}
+        if self.reactivate:
+            item["reactivate"] = True
+        return item
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Block an account because the ERP blocked the contractor.
+
+    ``portal_change`` is False when support already blocked it: the portal keeps support's
+    reason and only syncd's bookkeeping notes the ERP block.
+    """
+
+    desired: DesiredAccount
+    account_id: str
+    reason: str
+    portal_change: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {**_head(self.desired), "account_id": self.account_id, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Unblock:
+    """Lift an ERP block; ``portal_change`` is False when a support block stays in force."""
+
+    desired: DesiredAccount
+    account_id: str
+    status: str
+    portal_change: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        item = {**_head(self.desired), "account_id": self.account_id}
+        if not self.portal_change:
+            item["note"] = "support block stays in force"
+        return item
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    """The contractor left scope: delete or deactivate its account (``portal.on_removed``)."""
+
+    key: str
+    account_id: str
+    login: str
+    symbol: str
+    mode: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "symbol": self.symbol,
+            "login": self.login,
+            "account_id": self.account_id,
+            "mode": self.mode,
+        }
+
+
+def _head(desired: DesiredAccount) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "key": desired.key,
+        "symbol": desired.symbol,
+        "login": desired.login,
+        "name": desired.name,
+    }
+    if desired.warnings:
+        item["warnings"] = list(desired.warnings)
+    return item
+
+
+def conflict_json(conflict: Conflict) -> dict[str, Any]:
+    return {
+        "key": conflict.key,
+        "symbol": conflict.symbol,
+        "login": conflict.login,
+        "name": conflict.name,
+        "kind": conflict.kind.value,
+        "reason": conflict.reason,
+    }
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one cycle does. ``refresh`` only rewrites syncd's own bookkeeping."""
+
+    create: list[Create] = field(default_factory=list)
+    adopt: list[Adopt] = field(default_factory=list)
+    update: list[Update] = field(default_factory=list)
+    remove: list[Remove] = field(default_factory=list)
+    block: list[Block] = field(default_factory=list)
+    unblock: list[Unblock] = field(default_factory=list)
+    conflict: list[Conflict] = field(default_factory=list)
+    held: list[Remove] = field(default_factory=list)
+    refresh: list[Update] = field(default_factory=list)
+    unchanged: int = 0
+    held_limit: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when applying the plan would write nothing anywhere."""
+        return not (
+            self.create
+            or self.adopt
+            or self.update
+            or self.remove
+            or self.block
+            or self.unblock
+            or self.refresh
+        )
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "create": len(self.create),
+            "adopt": len(self.adopt),
+            "update": len(self.update),
+            "remove": len(self.remove),
+            "block": len(self.block),
+            "unblock": len(self.unblock),
+            "conflict": len(self.conflict),
+            "held": len(self.held),
+            "unchanged": self.unchanged,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``plan --json`` document; ``sync --json`` adds a ``result`` to each item."""
+        return {
+            "create": [c.as_json() for c in self.create],
+            "adopt": [a.as_json() for a in self.adopt],
+            "update": [u.as_json() for u in self.update],
+            "remove": [r.as_json() for r in self.remove],
+            "block": [b.as_json() for b in self.block],
+            "unblock": [u.as_json() for u in self.unblock],
+            "conflict": [conflict_json(c) for c in sorted(self.conflict, key=_conflict_order)],
+            "held": [r.as_json() for r in self.held],
+            "unchanged": self.unchanged,
+        }
+
+
+def _conflict_order(conflict: Conflict) -> tuple[int, str]:
+    return (int(conflict.key), conflict.key) if conflict.key.isdigit() else (0, conflict.key)

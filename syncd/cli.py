@@ -1,0 +1,163 @@
+"""The ``syncd`` command line (spec section 4): argument parsing and exit codes only.
+
+Each command lives in a small function that returns an exit code; the work itself is done
+by the modules the data path names (cycle, explain, status, demo). Errors are caught here,
+once: a ``ConfigError`` prints every problem and exits 2, an ``UnavailableError`` exits 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from syncd import __version__
+from syncd import log as logsetup
+from syncd._render import dump_json, print_result
+from syncd.config import Config, describe, load_config
+from syncd.cycle import CycleRequest, run_cycle
+from syncd.errors import ConfigError, ExitCode, SyncdError, UnavailableError
+from syncd.wiring import open_services
+
+log = structlog.get_logger(__name__)
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncd",
+        description="Keeps the B2B portal's customer accounts in step with the ERP.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    parser.add_argument(
+        "--config",
+        help="configuration file (default: $SYNCD_CONFIG, else /etc/syncd/config.yaml)",
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("check-config", parents=[shared], help="validate the configuration")
+    commands.add_parser(
+        "doctor", parents=[shared], help="connect to ERP, portal and state store; count scope"
+    )
+    for name, text in (("plan", "dry run: what a cycle would do"), ("sync", "one cycle now")):
+        sub = commands.add_parser(name, parents=[shared], help=text)
+        sub.add_argument(
+            "--contractor",
+            action="append",
+            metavar="K",
+            help="only this contractor (ERP id); may be repeated",
+        )
+        sub.add_argument("--full", action="store_true", help="compare with the portal's listing")
+        sub.add_argument(
+            "--allow-removals",
+            action="store_true",
+            help="let removals over safety.max_removals through, this once",
+        )
+    explain = commands.add_parser("explain", parents=[shared], help="the story of one contractor")
+    explain.add_argument("key", metavar="K", help="ERP contractor id, symbol or login")
+    commands.add_parser("status", parents=[shared], help="last cycle, counts, conflicts, health")
+    demo = commands.add_parser("demo", parents=[shared], help="build an embedded demo and sync it")
+    demo.add_argument("directory", nargs="?", default="demo", metavar="DIR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code of spec section 4."""
+    args = _parser().parse_args(argv)
+    logsetup.configure(stream=sys.stderr, level=args.log_level)
+    try:
+        return int(_dispatch(args))
+    except ConfigError as error:
+        _print_config_error(error, as_json=getattr(args, "json", False))
+        return int(ExitCode.CONFIG)
+    except UnavailableError as error:
+        print(f"syncd: {error}", file=sys.stderr)
+        return int(ExitCode.UNAVAILABLE)
+    except SyncdError as error:
+        print(f"syncd: {error}", file=sys.stderr)
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _print_config_error(error: ConfigError, *, as_json: bool) -> None:
+    if as_json:
+        dump_json({"valid": False, "errors": error.problems}, sys.stdout)
+    print(f"syncd: {error}", file=sys.stderr)
+    print(
+        "Fix the file and run `syncd check-config` again; nothing was started.",
+        file=sys.stderr,
+    )
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command = args.command
+    if command == "demo":
+        from syncd.demo import run_demo
+
+        return run_demo(Path(args.directory), as_json=args.json, out=sys.stdout)
+    config = _load(args)
+    if command == "check-config":
+        return _check_config(config, as_json=args.json)
+    if command in ("plan", "sync"):
+        return _cycle(config, args, dry_run=command == "plan")
+    if command == "explain":
+        from syncd.explain import explain
+
+        return explain(config, args.key, as_json=args.json, out=sys.stdout)
+    if command == "status":
+        from syncd.status import status
+
+        return status(config, as_json=args.json, out=sys.stdout)
+    if command == "doctor":
+        from syncd.doctor import doctor
+
+        return doctor(config, as_json=args.json, out=sys.stdout)
+    raise AssertionError(command)
+
+
+def _check_config(config: Config, *, as_json: bool) -> int:
+    from syncd.wiring import check_kinds
+
+    check_kinds(config)
+    if as_json:
+        dump_json({"valid": True, "path": str(config.path), "config": describe(config)}, sys.stdout)
+    else:
+        print(f"configuration {config.path} is valid")
+    return int(ExitCode.OK)
+
+
+def _cycle(config: Config, args: argparse.Namespace, *, dry_run: bool) -> int:
+    request = CycleRequest(
+        dry_run=dry_run,
+        only_keys=frozenset(args.contractor) if args.contractor else None,
+        full=args.full,
+        allow_removals=args.allow_removals,
+        trigger="cli",
+        actor=_actor(),
+    )
+    with open_services(config) as services:
+        result = run_cycle(services, request)
+    if args.json:
+        dump_json(result.as_json(), sys.stdout)
+    else:
+        print_result(result, sys.stdout, dry_run=dry_run)
+    return int(result.exit_code)

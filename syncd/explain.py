@@ -1,0 +1,176 @@
+"""``syncd explain K``: the whole story of one contractor, for "why has X no account?".
+
+ERP row and scope decision, mapped fields and validation, binding, what the next cycle
+would do, the current conflict, the audit trail and the mail. Read-only everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from syncd._plan_items import conflict_json
+from syncd._render import dump_json
+from syncd.config import Config
+from syncd.errors import ExitCode
+from syncd.mapping import map_contractor
+from syncd.model import Conflict
+from syncd.plan import PlanOptions, make_plan, resolve_creates
+from syncd.wiring import Services, open_services
+
+
+def _resolve(services: Services, ident: str) -> tuple[str | None, dict[str, Any] | None]:
+    """The contractor key for an id, symbol or login, and the ERP's facts about it."""
+    if "@" in ident:
+        binding = services.store.find_binding_by_login(ident.strip().lower())
+        if binding is None:
+            return None, None
+        return binding.key, services.source.describe(binding.key)
+    facts = services.source.describe(ident.strip())
+    if facts is not None:
+        return str(facts["key"]), facts
+    return (ident.strip() if services.store.binding(ident.strip()) else None), None
+
+
+def collect(services: Services, ident: str) -> dict[str, Any] | None:
+    """The explain document, or None when neither the ERP nor syncd knows ``ident``."""
+    key, facts = _resolve(services, ident)
+    if key is None:
+        return None
+    store = services.store
+    document: dict[str, Any] = {"key": key, "erp": facts}
+    if facts is None:
+        document["scope"] = "the ERP has no such contractor (deleted?)"
+    else:
+        document["scope"] = facts["scope"]
+    mapped: Any = None
+    if facts is not None and facts["in_scope"]:
+        contractor = next(iter(services.source.contractors(keys=[key])), None)
+        if contractor is not None:
+            mapped = map_contractor(contractor)
+    if isinstance(mapped, Conflict):
+        document["mapping"] = {"conflict": conflict_json(mapped)}
+    elif mapped is not None:
+        document["mapping"] = {"fields": mapped.fields(), "warnings": list(mapped.warnings)}
+    binding = store.binding(key)
+    document["binding"] = (
+        {
+            "account_id": binding.account_id,
+            "login": binding.login,
+            "status": binding.status,
+            "erp_blocked": binding.erp_blocked,
+            "support_block_reason": binding.support_block_reason,
+            "since": binding.created_at.isoformat() if binding.created_at else None,
+        }
+        if binding
+        else None
+    )
+    document["next_cycle"] = _planned(services, key, mapped)
+    stored = store.conflict(key)
+    document["last_cycle_conflict"] = stored.reason if stored else None
+    document["history"] = [
+        {
+            "at": row.at.isoformat(),
+            "action": row.action,
+            "result": row.result,
+            "actor": row.actor,
+            "detail": row.detail,
+        }
+        for row in store.audit_for(key, limit=50)
+    ]
+    document["mail"] = [
+        {
+            "template": m.template,
+            "to": m.recipient,
+            "status": m.status,
+            "not_before": m.not_before.isoformat(),
+            "last_error": m.last_error,
+        }
+        for m in store.mails(key=key)
+    ]
+    return document
+
+
+def _planned(services: Services, key: str, mapped: Any) -> dict[str, Any]:
+    """What the next cycle would do for this one contractor."""
+    config = services.config
+    bindings = services.store.load_bindings()
+    options = PlanOptions(
+        on_removed=config.portal.on_removed.value,
+        erp_block_reason=config.source.erp_block_reason,
+        only_keys=frozenset({key}),
+    )
+    plan = make_plan([mapped] if mapped is not None else [], bindings, options)
+    if plan.create:
+        existing = services.portal.find_by_logins([c.desired.login for c in plan.create])
+        plan = resolve_creates(plan, existing, adopt_existing=config.portal.adopt_existing)
+    document = plan.as_json()
+    actions = {k: v for k, v in document.items() if isinstance(v, list) and v}
+    return actions or {"nothing": "the account already matches the ERP"}
+
+
+def explain(config: Config, ident: str, *, as_json: bool, out: TextIO) -> int:
+    with open_services(config) as services:
+        document = collect(services, ident)
+    if document is None:
+        message = (
+            f"neither the ERP nor syncd knows {ident!r}: give a contractor id, its symbol "
+            "or the login of its account"
+        )
+        if as_json:
+            dump_json({"error": message}, out)
+        else:
+            out.write(message + "\n")
+        return int(ExitCode.RECORDS_FAILED)
+    if as_json:
+        dump_json(document, out)
+    else:
+        _print(document, out)
+    return int(ExitCode.OK)
+
+
+def _print(doc: dict[str, Any], out: TextIO) -> None:
+    erp = doc["erp"] or {}
+    out.write(f"contractor {doc['key']} {erp.get('symbol') or ''}\n")
+    out.write(
+        f"  ERP: e-mail {erp.get('email')!r}, features {erp.get('features')}, "
+        f"blocked {erp.get('erp_blocked')}\n"
+    )
+    out.write(f"  scope: {doc['scope']}\n")
+    mapping = doc.get("mapping")
+    if mapping and "conflict" in mapping:
+        out.write(f"  mapping: CONFLICT: {mapping['conflict']['reason']}\n")
+    elif mapping:
+        out.write(f"  mapping: login {mapping['fields']['login']}\n")
+        for name, value in mapping["fields"].items():
+            out.write(f"      {name}: {value!r}\n")
+        for warning in mapping["warnings"]:
+            out.write(f"      warning: {warning}\n")
+    binding = doc["binding"]
+    if binding:
+        out.write(
+            f"  account: id {binding['account_id']}, login {binding['login']}, "
+            f"status {binding['status']}\n"
+        )
+        if binding["support_block_reason"]:
+            out.write(f"      blocked by support: {binding['support_block_reason']}\n")
+    else:
+        out.write("  account: none\n")
+    out.write("  next cycle:\n")
+    for kind, items in doc["next_cycle"].items():
+        if isinstance(items, list):
+            for item in items:
+                detail = item.get("reason") or item.get("changes") or ""
+                out.write(f"      {kind}: {detail}\n")
+        else:
+            out.write(f"      {items}\n")
+    if doc["last_cycle_conflict"]:
+        out.write(f"  conflict at the last cycle: {doc['last_cycle_conflict']}\n")
+    out.write(f"  history ({len(doc['history'])}):\n")
+    for row in doc["history"]:
+        out.write(f"      {row['at']}  {row['action']:<10} {row['result']:<5} {row['actor']}\n")
+    out.write(f"  mail ({len(doc['mail'])}):\n")
+    for mail in doc["mail"]:
+        out.write(f"      {mail['template']:<14} to {mail['to']}  {mail['status']}\n")
+
+
+__all__ = ["collect", "explain"]

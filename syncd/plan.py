@@ -1,0 +1,379 @@
+"""The plan: a pure diff from what the ERP wants to what syncd last applied (spec section 4).
+
+``make_plan`` takes the mapped contractors, the state store's bindings and, for a full
+reconcile, the portal's own listing, and says what a cycle would do. It touches no database,
+no network and no clock, so ``plan`` and ``sync`` compute exactly the same thing and the
+property tests can run it thousands of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
+
+from syncd._plan_items import (
+    Adopt,
+    Block,
+    Create,
+    Plan,
+    Remove,
+    Unblock,
+    Update,
+    changes_between,
+)
+from syncd.model import AccountStatus, Conflict, ConflictKind, DesiredAccount
+
+__all__ = [
+    "Adopt",
+    "Block",
+    "BoundAccount",
+    "Create",
+    "ExistingAccount",
+    "Plan",
+    "PlanOptions",
+    "Remove",
+    "Unblock",
+    "Update",
+    "make_plan",
+    "resolve_creates",
+]
+
+
+class BoundAccount(Protocol):
+    """What the plan needs to know of a binding (``syncd.store.Binding`` satisfies it)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def login(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def fields(self) -> dict[str, Any]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def erp_blocked(self) -> bool: ...
+    @property
+    def support_block_reason(self) -> str | None: ...
+    @property
+    def activated(self) -> bool: ...
+
+
+class ExistingAccount(Protocol):
+    """What the plan needs to know of a portal account (``connectors.base.PortalAccount``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def login(self) -> str: ...
+    @property
+    def contractor_key(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def block_reason(self) -> str | None: ...
+    @property
+    def fields(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """Everything besides the data that decides the plan."""
+
+    on_removed: str = "delete"  # delete | deactivate
+    erp_block_reason: str = "Konto zablokowane w systemie ERP"
+    max_removals: int | None = None  # None: no guard; else the most removals let through
+    allow_removals: bool = False
+    # `--contractor K`: plan only these keys. The others are still read, because a login
+    # must stay unique across every contractor in scope, not only the ones asked about.
+    only_keys: frozenset[str] | None = None
+
+
+@dataclass(slots=True)
+class _Claims:
+    """Who wants which login, for the uniqueness rules (kept small: key and symbol only)."""
+
+    first: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    more: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+
+    def add(self, login: str, key: str, symbol: str, name: str) -> None:
+        claim = (key, symbol, name)
+        if login not in self.first:
+            self.first[login] = claim
+        else:
+            self.more.setdefault(login, [self.first[login]]).append(claim)
+
+
+def _status_after_unblock(binding: BoundAccount) -> str:
+    return AccountStatus.ACTIVE if binding.activated else AccountStatus.PENDING
+
+
+def _plan_bound(
+    plan: Plan,
+    desired: DesiredAccount,
+    binding: BoundAccount,
+    options: PlanOptions,
+    portal: Mapping[str, ExistingAccount] | None,
+) -> None:
+    """Add what one contractor that already has an account needs."""
+    if portal is None:
+        current_fields, current_status = binding.fields, binding.status
+        if binding.fingerprint == desired.fingerprint() and (
+            binding.status != AccountStatus.INACTIVE
+        ):
+            plan.unchanged += 1
+            return
+    else:
+        account = portal.get(binding.account_id)
+        if account is None:
+            plan.create.append(Create(desired, replaces=binding.account_id))
+            return
+        current_fields, current_status = account.fields, account.status
+
+    changes = changes_between(current_fields, desired.fields())
+    reactivate = binding.status == AccountStatus.INACTIVE
+    expected_status = binding.status
+    if reactivate:
+        expected_status = (
+            AccountStatus.BLOCKED
+            if desired.erp_blocked or binding.support_block_reason
+            else _status_after_unblock(binding)
+        )
+    touched = False
+    if changes or reactivate:
+        plan.update.append(
+            Update(desired, binding.account_id, changes, reactivate, status=expected_status)
+        )
+        touched = True
+    support = binding.support_block_reason is not None
+    if desired.erp_blocked and not binding.erp_blocked:
+        plan.block.append(
+            Block(desired, binding.account_id, options.erp_block_reason, portal_change=not support)
+        )
+        touched = True
+    elif binding.erp_blocked and not desired.erp_blocked:
+        plan.unblock.append(
+            Unblock(
+                desired,
+                binding.account_id,
+                status=_status_after_unblock(binding),
+                portal_change=not support,
+            )
+        )
+        touched = True
+    elif portal is not None and current_status != expected_status and not reactivate:
+        # Drift: someone changed the status by hand in the portal; put it back.
+        plan.update.append(
+            Update(
+                desired,
+                binding.account_id,
+                {"status": {"old": current_status, "new": expected_status}},
+                False,
+                status=expected_status,
+            )
+        )
+        touched = True
+    if not touched:
+        if binding.fingerprint != desired.fingerprint():
+            # Only bookkeeping differs (e.g. the fingerprint recipe): refresh it quietly.
+            plan.refresh.append(Update(desired, binding.account_id, {}, False, binding.status))
+        else:
+            plan.unchanged += 1
+
+
+def make_plan(
+    desired: Iterable[DesiredAccount | Conflict],
+    bindings: Mapping[str, BoundAccount],
+    options: PlanOptions,
+    portal: Mapping[str, ExistingAccount] | None = None,
+) -> Plan:
+    """Diff the ERP's contractors against the bindings (and, in full mode, the portal).
+
+    ``desired`` is consumed once, as a stream. ``portal`` maps account id to account for a
+    full reconcile: fields are then compared with what the portal really holds, so edits made
+    by hand in the portal are repaired.
+    """
+    plan = Plan()
+    seen: set[str] = set()
+    claims = _Claims()
+    only = options.only_keys
+    for item in desired:
+        seen.add(item.key)
+        if isinstance(item, Conflict):
+            if only is None or item.key in only:
+                plan.conflict.append(item)
+            continue
+        claims.add(item.login, item.key, item.symbol, item.name)
+        if only is not None and item.key not in only:
+            continue  # read only so that its login counts for the uniqueness rules
+        binding = bindings.get(item.key)
+        if binding is None:
+            plan.create.append(Create(item))
+        else:
+            _plan_bound(plan, item, binding, options, portal)
+
+    _plan_removals(plan, bindings, seen, options)
+    _enforce_unique_logins(plan, bindings, claims)
+    return plan
+
+
+def _plan_removals(
+    plan: Plan, bindings: Mapping[str, BoundAccount], seen: set[str], options: PlanOptions
+) -> None:
+    removals = [
+        Remove(b.key, b.account_id, b.login, b.fields.get("symbol") or "", options.on_removed)
+        for key, b in bindings.items()
+        if key not in seen
+        and (options.only_keys is None or key in options.only_keys)
+        and b.status != AccountStatus.INACTIVE
+    ]
+    removals.sort(key=lambda r: r.key)
+    limit = options.max_removals
+    if limit is not None and len(removals) > limit and not options.allow_removals:
+        plan.held.extend(removals)
+        plan.held_limit = limit
+    else:
+        plan.remove.extend(removals)
+
+
+def _enforce_unique_logins(
+    plan: Plan, bindings: Mapping[str, BoundAccount], claims: _Claims
+) -> None:
+    """Turn creates and updates that would break login uniqueness into conflicts.
+
+    A login already bound to a contractor stays with it while that contractor still claims
+    it; anyone else asking for it is a conflict. A login claimed by several new contractors
+    goes to none of them: guessing would mail one customer's password to another.
+    """
+    # A deactivated account keeps its login in the portal; only a deleted one frees it.
+    deleted = {r.key for r in plan.remove if r.mode == "delete"}
+    owner_of = {b.login: key for key, b in bindings.items() if key not in deleted}
+    wanted = {c.desired.key: c.desired for c in plan.create}
+    wanted.update((u.desired.key, u.desired) for u in plan.update)
+    rejected: dict[str, Conflict] = {}
+    conflict_of = partial(
+        _login_conflict,
+        wanted=wanted,
+        rejected=rejected,
+        owner_of=owner_of,
+        bindings=bindings,
+        claims=claims,
+    )
+    # A rejection can take back a rename that freed a login for someone else, so repeat
+    # until nothing changes (in practice one or two passes).
+    while True:
+        found = {
+            key: conflict
+            for key, desired in wanted.items()
+            if key not in rejected and (conflict := conflict_of(desired))
+        }
+        if not found:
+            break
+        rejected.update(found)
+    if not rejected:
+        return
+    plan.create = [c for c in plan.create if c.desired.key not in rejected]
+    plan.update = [u for u in plan.update if u.desired.key not in rejected]
+    plan.block = [b for b in plan.block if b.desired.key not in rejected]
+    plan.unblock = [u for u in plan.unblock if u.desired.key not in rejected]
+    plan.refresh = [u for u in plan.refresh if u.desired.key not in rejected]
+    plan.conflict.extend(rejected.values())
+
+
+def _login_conflict(
+    desired: DesiredAccount,
+    *,
+    wanted: Mapping[str, DesiredAccount],
+    rejected: Mapping[str, Conflict],
+    owner_of: Mapping[str, str],
+    bindings: Mapping[str, BoundAccount],
+    claims: _Claims,
+) -> Conflict | None:
+    """The conflict that stops ``desired`` from having its login, if any."""
+    key, login = desired.key, desired.login
+    owner = owner_of.get(login)
+    claimants = claims.more.get(login)
+    if owner is not None and owner != key:
+        owner_claims = owner in {c[0] for c in claimants or []}
+        moves_away = owner in wanted and owner not in rejected and wanted[owner].login != login
+        if owner_claims or not moves_away:
+            symbol = bindings[owner].fields.get("symbol") or owner
+            reason = (
+                f"contractor {key} ({desired.symbol}, {desired.name}) has e-mail {login}, "
+                f"which is already the login of contractor {owner} ({symbol}): give each "
+                "contractor its own e-mail in the ERP"
+            )
+            return Conflict(
+                key, desired.symbol, desired.name, login, ConflictKind.LOGIN_TAKEN, reason
+            )
+    if claimants and owner != key:
+        others = ", ".join(f"{k} ({s})" for k, s, _ in claimants if k != key)
+        reason = (
+            f"contractor {key} ({desired.symbol}, {desired.name}) shares e-mail {login} "
+            f"with contractor {others}: a login must be unique, so none of them gets an "
+            "account until each has its own e-mail in the ERP"
+        )
+        return Conflict(
+            key, desired.symbol, desired.name, login, ConflictKind.DUPLICATE_EMAIL, reason
+        )
+    return None
+
+
+def resolve_creates(
+    plan: Plan,
+    existing: Mapping[str, ExistingAccount],
+    *,
+    adopt_existing: bool,
+) -> Plan:
+    """Decide what to do with creates whose login the portal already has (spec section 2).
+
+    ``existing`` maps login to the portal's account. An account that syncd itself created
+    for the same contractor (its bookkeeping was lost, e.g. a crash between the portal write
+    and the state write) is simply bound again. An unmanaged account is adopted when
+    ``portal.adopt_existing`` is true and is a conflict otherwise.
+    """
+    creates: list[Create] = []
+    # Logins freed earlier in this same cycle: removals and renames are applied before creates.
+    freed = {r.account_id for r in plan.remove if r.mode == "delete"}
+    freed.update(u.account_id for u in plan.update if "login" in u.changes)
+    for create in plan.create:
+        desired = create.desired
+        account = existing.get(desired.login)
+        if account is None or account.id == create.replaces or account.id in freed:
+            creates.append(create)
+            continue
+        own = account.contractor_key == desired.key
+        if own or (adopt_existing and not account.contractor_key):
+            changes = changes_between(account.fields, desired.fields())
+            plan.adopt.append(Adopt(desired, account.id, changes, own=own, status=account.status))
+            continue
+        if account.contractor_key:
+            whose = f"the account of contractor {account.contractor_key}"
+            fix = "give each contractor its own e-mail in the ERP"
+        else:
+            whose = "an account that syncd did not create"
+            fix = (
+                "set portal.adopt_existing: true to take it over, or change the e-mail in "
+                "the ERP or the login in the portal"
+            )
+        reason = (
+            f"contractor {desired.key} ({desired.symbol}, {desired.name}) has e-mail "
+            f"{desired.login}, but the portal already has {whose} with that login: {fix}"
+        )
+        plan.conflict.append(
+            Conflict(
+                desired.key,
+                desired.symbol,
+                desired.name,
+                desired.login,
+                ConflictKind.LOGIN_TAKEN,
+                reason,
+            )
+        )
+    plan.create = creates
+    return plan

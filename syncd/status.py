@@ -1,0 +1,104 @@
+"""``syncd status``: the last cycles, accounts by status, conflicts, mail queue, held removals.
+
+Healthy means: the last finished cycle succeeded (or only had removals held) and it
+finished recently, within three light-cycle intervals (at least 15 minutes). Exit code 1
+when unhealthy, so a monitoring check can run ``syncd status`` as it is.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any, TextIO
+
+from syncd._render import dump_json
+from syncd.config import Config
+from syncd.errors import ExitCode
+from syncd.store import RunRow, StateStore
+from syncd.wiring import open_store, utcnow
+
+HEALTHY_RUN_STATUSES = frozenset({"ok", "held"})
+
+
+def health(runs: list[RunRow], interval: timedelta, now: datetime) -> tuple[bool, str]:
+    """Whether the daemon looks healthy, and why (or why not), from the recent runs."""
+    finished = [run for run in runs if run.finished_at is not None]
+    if not finished:
+        return False, "no cycle has finished yet: run `syncd sync` or start the service"
+    last = finished[0]
+    if last.status not in HEALTHY_RUN_STATUSES:
+        return False, f"the last cycle ({last.run_id}) ended {last.status}: {last.error or ''}"
+    limit = max(3 * interval, timedelta(minutes=15))
+    assert last.finished_at is not None
+    age = now - last.finished_at
+    if age > limit:
+        return False, f"the last successful cycle finished {age} ago (more than {limit})"
+    return True, f"the last cycle ({last.run_id}) finished {last.status} {age} ago"
+
+
+def _run_json(run: RunRow) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "kind": run.kind,
+        "trigger": run.trigger,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "status": run.status,
+        "summary": run.summary,
+        "error": run.error,
+    }
+
+
+def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
+    """The status document (``status --json``)."""
+    runs = store.last_runs(10)
+    healthy, why = health(runs, config.schedule.interval, now)
+    mails = Counter(mail.status for mail in store.mails(limit=100_000))
+    last = runs[0] if runs else None
+    return {
+        "healthy": healthy,
+        "health": why,
+        "last_cycle": _run_json(last) if last else None,
+        "recent_cycles": [_run_json(run) for run in runs],
+        "accounts": store.counts_by_status(),
+        "conflicts": [
+            {"key": c.key, "symbol": c.symbol, "login": c.login, "kind": c.kind, "reason": c.reason}
+            for c in store.conflicts()
+        ],
+        "held_removals": (last.summary.get("held", 0) if last else 0),
+        "mail_queue": dict(mails),
+    }
+
+
+def status(config: Config, *, as_json: bool, out: TextIO) -> int:
+    store = open_store(config)
+    try:
+        document = collect(store, config, utcnow())
+    finally:
+        store.close()
+    if as_json:
+        dump_json(document, out)
+    else:
+        _print(document, out)
+    return int(ExitCode.OK if document["healthy"] else ExitCode.RECORDS_FAILED)
+
+
+def _print(doc: dict[str, Any], out: TextIO) -> None:
+    out.write(f"{'healthy' if doc['healthy'] else 'UNHEALTHY'}: {doc['health']}\n")
+    last = doc["last_cycle"]
+    if last:
+        summary = ", ".join(f"{k}={v}" for k, v in last["summary"].items())
+        out.write(f"last cycle: {last['run_id']} {last['status']} at {last['started_at']}\n")
+        out.write(f"  {summary}\n")
+    accounts = ", ".join(f"{k}={v}" for k, v in sorted(doc["accounts"].items())) or "none"
+    out.write(f"accounts: {accounts}\n")
+    queue = ", ".join(f"{k}={v}" for k, v in sorted(doc["mail_queue"].items())) or "empty"
+    out.write(f"mail queue: {queue}\n")
+    if doc["held_removals"]:
+        out.write(
+            f"held removals: {doc['held_removals']} (see `syncd plan`; "
+            "`syncd sync --allow-removals` lets them through)\n"
+        )
+    out.write(f"conflicts: {len(doc['conflicts'])}\n")
+    for conflict in doc["conflicts"]:
+        out.write(f"  {conflict['key']:>8}  {conflict['reason']}\n")

@@ -1,0 +1,111 @@
+"""Mapping: ERP contractor -> desired account or conflict."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from syncd.mapping import map_contractor, normalise_tax_id, pick_login
+from syncd.model import Conflict, ConflictKind, Contact, DesiredAccount, SourceContractor
+
+
+def contractor(**overrides: object) -> SourceContractor:
+    values: dict[str, object] = {
+        "key": "42",
+        "symbol": "K0042",
+        "name": "ACME Sp. z o.o.",
+        "email_raw": "biuro@acme.pl",
+    }
+    values.update(overrides)
+    return SourceContractor(**values)  # type: ignore[arg-type]
+
+
+def test_login_is_trimmed_lower_case() -> None:
+    """The login is the e-mail trimmed and lower-cased."""
+    account = map_contractor(contractor(email_raw="  Jan.Kowalski@ACME.PL "))
+    assert isinstance(account, DesiredAccount)
+    assert account.login == "jan.kowalski@acme.pl"
+    assert account.email == account.login
+
+
+@pytest.mark.parametrize("separator", [";", ",", " ", " ; "])
+def test_first_valid_of_several_addresses_is_used_with_a_warning(separator: str) -> None:
+    """A field with several addresses uses the first valid one and says so."""
+    raw = f"not-an-address{separator}Sklep@Acme.pl{separator}biuro@acme.pl"
+    login, warnings, problem = pick_login(raw)
+    assert login == "sklep@acme.pl"
+    assert problem is None
+    assert len(warnings) == 1
+    assert "sklep@acme.pl" in warnings[0]
+
+
+def test_missing_email_is_a_conflict_that_says_what_to_do() -> None:
+    """No e-mail: a conflict naming the contractor and asking for an address in the ERP."""
+    result = map_contractor(contractor(email_raw="   "))
+    assert isinstance(result, Conflict)
+    assert result.kind is ConflictKind.MISSING_EMAIL
+    assert "42" in result.reason
+    assert "K0042" in result.reason
+    assert "add one in the ERP" in result.reason
+
+
+def test_invalid_email_is_a_conflict_quoting_the_value() -> None:
+    """An invalid e-mail: a conflict quoting what the ERP holds."""
+    result = map_contractor(contractor(email_raw="biuro(at)acme.pl"))
+    assert isinstance(result, Conflict)
+    assert result.kind is ConflictKind.INVALID_EMAIL
+    assert "biuro(at)acme.pl" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("526-000-12-46", "5260001246"),
+        ("PL5260001246", "5260001246"),
+        ("pl 526 000 12 46", "5260001246"),
+    ],
+)
+def test_nip_in_any_formatting_is_compacted(raw: str, expected: str) -> None:
+    """A valid NIP with dashes, spaces or a PL prefix becomes ten digits."""
+    assert normalise_tax_id(raw) == (expected, None)
+
+
+def test_bad_nip_is_a_warning_not_a_conflict() -> None:
+    """A NIP failing its checksum keeps the account and adds a warning."""
+    result = map_contractor(contractor(tax_id="123-456-78-90"))
+    assert isinstance(result, DesiredAccount)
+    assert result.tax_id == "123-456-78-90"
+    assert any("checksum" in w for w in result.warnings)
+
+
+def test_fields_and_fingerprint_cover_every_synced_value() -> None:
+    """Changing any synced value changes the fingerprint; warnings do not."""
+    common: dict[str, object] = {
+        "discount": Decimal("5"),
+        "price_level": "Hurtowa",
+        "contacts": (Contact("Anna Nowak", "Anna@Acme.pl", "600100200", "Zakupy", True),),
+    }
+    base = map_contractor(contractor(**common))
+    assert isinstance(base, DesiredAccount)
+    assert base.fields()["discount"] == "5.00"
+    assert base.fields()["contacts"][0]["email"] == "anna@acme.pl"
+    variants: list[dict[str, object]] = [
+        {"discount": Decimal("5.5")},
+        {"price_level": "Detaliczna"},
+        {"owner_name": "Ewa Wiśniewska"},
+        {"erp_blocked": True},
+        {"contacts": ()},
+        {"email_raw": "inny@acme.pl"},
+    ]
+    prints = {base.fingerprint()}
+    for variant in variants:
+        mapped = map_contractor(contractor(**{**common, **variant}))
+        assert isinstance(mapped, DesiredAccount)
+        prints.add(mapped.fingerprint())
+    assert len(prints) == 1 + len(variants)
+    with_warning = map_contractor(contractor(**common, tax_id="123-456-78-90"))
+    same_but_nip = map_contractor(contractor(**common, tax_id="123-456-78-90"))
+    assert isinstance(with_warning, DesiredAccount)
+    assert isinstance(same_but_nip, DesiredAccount)
+    assert with_warning.fingerprint() == same_but_nip.fingerprint()
