@@ -190,6 +190,21 @@ def _update(
             params = {f"v_{name}": value for name, value in changes.items()}
             groups.setdefault(tuple(sorted(changes)), []).append({"v_id": target, **params})
         outcomes[p.index] = OpOutcome(p.op, account_id=_op_account_id(p.op))
+    renamed = [
+        params["v_id"]
+        for params_list in groups.values()
+        for params in params_list
+        if "v_login" in params
+    ]
+    if renamed:
+        # Move changing logins aside first, so two accounts can swap logins in one batch
+        # without tripping the unique index. No real login starts with a space.
+        conn.execute(
+            sa.update(account)
+            .where(account.c.id == sa.bindparam("v_id"))
+            .values(login=sa.bindparam("v_parked")),
+            [{"v_id": target, "v_parked": f" parked {target}"} for target in renamed],
+        )
     for names, params_list in groups.items():
         statement = (
             sa.update(account)

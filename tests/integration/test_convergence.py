@@ -108,3 +108,31 @@ def _assert_portal_matches(
     assert expected <= live <= expected | conflicted
     if on_removed == "delete":
         assert set(keys) <= expected | conflicted
+
+
+def test_two_contractors_can_swap_e_mails_in_one_cycle(tmp_path: Path) -> None:
+    """Swapping the e-mails of two contractors swaps their logins in a single cycle."""
+    config = write_config(tmp_path)
+    first = [
+        SourceContractor("1", "K1", "Alfa", email_raw="a@x.pl"),
+        SourceContractor("2", "K2", "Beta", email_raw="b@x.pl"),
+    ]
+    source = ListSource(first)
+    store = open_store(config)
+    portal = make_portal(config)
+    services = Services(config, store, source, portal, utcnow)
+    try:
+        _sync(services)
+        source.contractors_list = [
+            SourceContractor("1", "K1", "Alfa", email_raw="b@x.pl"),
+            SourceContractor("2", "K2", "Beta", email_raw="a@x.pl"),
+        ]
+        _sync(services)
+        again = run_cycle(services, CycleRequest(dry_run=True))
+        assert again.plan is not None
+        assert again.plan.is_empty
+        logins = {key: b.login for key, b in store.load_bindings().items()}
+        assert logins == {"1": "b@x.pl", "2": "a@x.pl"}
+    finally:
+        portal.close()
+        store.close()
