@@ -171,7 +171,10 @@ class _StepBuilder:
             step.mails.append(("login_changed", d.login, context))
         if item.reactivate:
             step.audits.append(("reactivate", {"status": item.status}))
-            step.mails.append(("reactivated", d.login, _mail_context(d, self.settings)))
+            # A pending account never got its password and leaving cancelled its activation
+            # mail, so it comes back with a new activation mail, not a "welcome back".
+            template = "activation" if item.status == AccountStatus.PENDING else "reactivated"
+            step.mails.append((template, d.login, _mail_context(d, self.settings)))
 
     def block(self, item: Block | Unblock) -> None:
         d = item.desired
