@@ -192,6 +192,11 @@ class _StepBuilder:
                 fields = {**step.op.fields, **fields}
             step.op = UpdateAccount(d.key, item.account_id, fields)
             template = "blocked" if blocking else "unblocked"
+            if status == AccountStatus.PENDING:
+                # Never activated (created while blocked): it has no password yet, so the
+                # unblock mails the activation, replacing any still queued for it.
+                template = "activation"
+                step.cancel_mail = True
             context = _mail_context(d, self.settings)
             if isinstance(item, Block):
                 context["reason"] = item.reason
