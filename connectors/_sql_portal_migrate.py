@@ -48,7 +48,7 @@ def migrate(engine: sa.Engine) -> None:
             command.upgrade(config, "head")
         finally:
             if backend in ("mysql", "mariadb"):
-                connection.execute(sa.select(sa.func.release_lock(MYSQL_MIGRATION_LOCK)))
+                connection.execute(sa.select(sa.func.release_lock(_lock_name(connection))))
         _check_columns(connection)
 
 
@@ -83,7 +83,7 @@ def _check_columns(connection: sa.Connection) -> None:
 def _mysql_lock(connection: sa.Connection) -> None:
     # MariaDB DDL commits implicitly, so only a named session lock serialises migrations.
     got = connection.execute(
-        sa.select(sa.func.get_lock(MYSQL_MIGRATION_LOCK, MIGRATION_LOCK_WAIT_S))
+        sa.select(sa.func.get_lock(_lock_name(connection), MIGRATION_LOCK_WAIT_S))
     ).scalar()
     if got != 1:
         message = (
@@ -91,3 +91,10 @@ def _mysql_lock(connection: sa.Connection) -> None:
             f"{MIGRATION_LOCK_WAIT_S}s; check for a stuck syncd process and try again"
         )
         raise PortalUnavailable(message)
+
+
+def _lock_name(connection: sa.Connection) -> str:
+    """MariaDB's named locks are server-wide: scope ours to this database, so that two
+    installations sharing one server never wait for each other's migrations."""
+    database = connection.engine.url.database or ""
+    return f"{MYSQL_MIGRATION_LOCK}:{database}"[:64]

@@ -280,6 +280,19 @@ class SafetyConfig(Section):
     )
 
 
+class RetentionConfig(Section):
+    """``retention``: how long the daemon's daily housekeeping keeps old rows.
+
+    Audit rows are the history support reads (``syncd history``), so they are kept a year;
+    sent and cancelled mail three months (pending and failed mail is never purged); the
+    run rows behind ``status`` a month.
+    """
+
+    audit: PositiveDuration = timedelta(days=365)
+    mail: PositiveDuration = timedelta(days=90)
+    runs: PositiveDuration = timedelta(days=30)
+
+
 class ObservabilityConfig(Section):
     """``observability``: the optional /metrics and /healthz listener."""
 

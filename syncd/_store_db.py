@@ -171,13 +171,13 @@ def migrate(engine: sa.Engine) -> None:
             command.upgrade(config, "head")
         finally:
             if backend in ("mysql", "mariadb"):
-                connection.execute(sa.select(sa.func.release_lock(MYSQL_MIGRATION_LOCK)))
+                connection.execute(sa.select(sa.func.release_lock(_lock_name(connection))))
 
 
 def _mysql_lock(connection: sa.Connection) -> None:
     # MariaDB DDL commits implicitly, so only a named session lock serialises migrations.
     got = connection.execute(
-        sa.select(sa.func.get_lock(MYSQL_MIGRATION_LOCK, MIGRATION_LOCK_WAIT_S))
+        sa.select(sa.func.get_lock(_lock_name(connection), MIGRATION_LOCK_WAIT_S))
     ).scalar()
     if got != 1:
         message = (
@@ -194,3 +194,10 @@ def _is_connection_problem(error: BaseException) -> bool:
     return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError) or (
         isinstance(error, sa.exc.DBAPIError) and bool(error.connection_invalidated)
     )
+
+
+def _lock_name(connection: sa.Connection) -> str:
+    """MariaDB's named locks are server-wide: scope ours to this database, so that two
+    installations sharing one server never wait for each other's migrations."""
+    database = connection.engine.url.database or ""
+    return f"{MYSQL_MIGRATION_LOCK}:{database}"[:64]

@@ -51,6 +51,7 @@ class ApplyReport:
     """The outcome of each plan item: ``"ok"`` or the error that stopped it."""
 
     results: dict[ItemRef, str] = field(default_factory=dict)
+    interrupted: bool = False  # stopped between batches; the rest is left for the next cycle
 
     @property
     def failed(self) -> int:
@@ -89,6 +90,7 @@ def _binding(
         status=status,
         erp_blocked=desired.erp_blocked if erp_blocked is None else erp_blocked,
         support_block_reason=support,
+        support_blocked_by=previous.support_blocked_by if previous else None,
         activated=activated,
     )
 
@@ -261,12 +263,21 @@ def apply_plan(
     settings: ApplySettings,
     now: Callable[[], datetime],
     heartbeat: Callable[[], None] = lambda: None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> ApplyReport:
     """Apply ``plan``; returns the result of every item. Raises ``PortalUnavailable`` after
-    recording what was applied when the portal fails part-way."""
+    recording what was applied when the portal fails part-way.
+
+    ``stop`` is asked before each batch: once it says yes (SIGTERM), the batches already
+    committed stand and the rest is left unapplied, to be planned again by the next cycle.
+    Nothing is ever half-applied, because a batch is the unit of bookkeeping."""
     report = ApplyReport()
     steps = build_steps(plan, bindings, settings)
     for chunk in _chunks(steps, settings.batch_size):
+        if stop():
+            report.interrupted = True
+            log.warning("apply.interrupted", applied=len(report.results))
+            break
         ops = [step.op for step in chunk if step.op is not None]
         outcomes: dict[int, OpOutcome] = {}
         if ops:

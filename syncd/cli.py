@@ -16,12 +16,13 @@ from pathlib import Path
 
 import structlog
 
-from syncd import __version__
+from syncd import __version__, support_cli
 from syncd import log as logsetup
 from syncd._render import dump_json, print_result
 from syncd.config import Config, describe, load_config
 from syncd.cycle import CycleRequest, run_cycle
 from syncd.errors import ConfigError, ExitCode, SyncdError, UnavailableError
+from syncd.mailer import check_templates, mail_after_sync
 from syncd.wiring import open_services
 
 log = structlog.get_logger(__name__)
@@ -72,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("status", parents=[shared], help="last cycle, counts, conflicts, health")
     demo = commands.add_parser("demo", parents=[shared], help="build an embedded demo and sync it")
     demo.add_argument("directory", nargs="?", default="demo", metavar="DIR")
+    commands.add_parser(
+        "run", help="the daemon, in the foreground (systemd Type=notify); logs on stdout"
+    )
+    support_cli.add_commands(commands, shared, actor=_actor)
     return parser
 
 
@@ -114,6 +119,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from syncd.demo import run_demo
 
         return run_demo(Path(args.directory), as_json=args.json, out=sys.stdout)
+    if command == "run":
+        from syncd.daemon import run_daemon
+
+        # journald stores stdout: JSON lines there, a readable console on a terminal.
+        logsetup.configure(stream=sys.stdout, level=args.log_level)
+        return run_daemon(args.config)
     config = _load(args)
     if command == "check-config":
         return _check_config(config, as_json=args.json)
@@ -131,6 +142,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from syncd.doctor import doctor
 
         return doctor(config, as_json=args.json, out=sys.stdout)
+    if command in support_cli.COMMANDS:
+        return support_cli.run(config, args, out=sys.stdout)
     raise AssertionError(command)
 
 
@@ -138,6 +151,7 @@ def _check_config(config: Config, *, as_json: bool) -> int:
     from syncd.wiring import check_kinds
 
     check_kinds(config)
+    check_templates(config)
     if as_json:
         dump_json({"valid": True, "path": str(config.path), "config": describe(config)}, sys.stdout)
     else:
@@ -156,8 +170,15 @@ def _cycle(config: Config, args: argparse.Namespace, *, dry_run: bool) -> int:
     )
     with open_services(config) as services:
         result = run_cycle(services, request)
+        mail = None if dry_run else mail_after_sync(services, result.exit_code)
     if args.json:
-        dump_json(result.as_json(), sys.stdout)
+        document = result.as_json()
+        if mail is not None:
+            document["mail"] = mail.document
+            document["exit_code"] = int(mail.exit_code)
+        dump_json(document, sys.stdout)
     else:
         print_result(result, sys.stdout, dry_run=dry_run)
-    return int(result.exit_code)
+        if mail is not None:
+            sys.stdout.write(mail.text)
+    return int(mail.exit_code if mail is not None else result.exit_code)

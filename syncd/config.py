@@ -37,6 +37,7 @@ from syncd._config_sections import (
     OnRemoved,
     PortalConfig,
     PortalKind,
+    RetentionConfig,
     SafetyConfig,
     ScheduleConfig,
     Section,
@@ -69,6 +70,7 @@ __all__ = [
     "PortalConfig",
     "PortalKind",
     "RemovalLimit",
+    "RetentionConfig",
     "SafetyConfig",
     "ScheduleConfig",
     "SmtpConfig",
@@ -94,6 +96,7 @@ class Config(Section):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     _path: Path | None = PrivateAttr(default=None)
 

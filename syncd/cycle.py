@@ -10,6 +10,7 @@ outage can never look like "every contractor was removed".
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +21,7 @@ from typing import Any
 import structlog
 
 from syncd.apply import ApplyReport, ApplySettings, apply_plan
-from syncd.errors import ExitCode, UnavailableError
+from syncd.errors import ExitCode, LockUnavailable, UnavailableError
 from syncd.lease import Lease
 from syncd.mapping import map_all
 from syncd.model import Conflict, DesiredAccount
@@ -45,6 +46,10 @@ class CycleRequest:
     trigger: str = "cli"
     actor: str = "syncd"
     lock_wait: timedelta = timedelta(minutes=10)
+    # The daemon derives the lease's ttl from its interval (syncd.daemon.lease_ttl).
+    lease_ttl: timedelta = LEASE_TTL
+    # Set (by SIGTERM) to stop between two batches: the batch in hand commits, no more.
+    stop: threading.Event | None = None
 
 
 @dataclass(slots=True)
@@ -58,6 +63,8 @@ class CycleResult:
     exit_code: ExitCode = ExitCode.OK
     duration_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    lease_busy: bool = False  # another process held the cycle lease for all of lock_wait
+    interrupted: bool = False  # ``request.stop`` was set: stopped early, nothing half-applied
 
     def summary(self) -> dict[str, Any]:
         counts = self.plan.counts() if self.plan else {}
@@ -133,26 +140,46 @@ def run_cycle(services: Services, request: CycleRequest) -> CycleResult:
     except UnavailableError as error:
         result.error = str(error)
         result.exit_code = ExitCode.UNAVAILABLE
-        log.error("cycle.unavailable", error=str(error))
+        if result.lease_busy and request.trigger == "schedule":
+            # Routine for the daemon: a manual sync holds the lease; the next tick retries.
+            log.info("cycle.lease_busy", error=str(error))
+        else:
+            log.error("cycle.unavailable", error=str(error))
     finally:
         result.duration_s = time.monotonic() - started
         structlog.contextvars.unbind_contextvars("run_id")
     return result
 
 
+class _Stopped(Exception):
+    """``request.stop`` was set while the cycle was still reading: nothing was applied."""
+
+
 def _sync(services: Services, request: CycleRequest, result: CycleResult) -> None:
     config = services.config
     store = services.store
     started = time.monotonic()
-    lease = Lease(store, clock=services.clock, ttl=LEASE_TTL)
-    lease.acquire(wait=request.lock_wait)
+    lease = Lease(store, clock=services.clock, ttl=request.lease_ttl)
+    stopping = request.stop.is_set if request.stop else _never
+
+    def beat() -> None:
+        """Every 5,000 rows read: give up at once on SIGTERM, else renew the lease."""
+        if stopping():
+            raise _Stopped
+        lease.renew()
+
+    try:
+        lease.acquire(wait=request.lock_wait)
+    except LockUnavailable:
+        result.lease_busy = True
+        raise
     try:
         kind = "full" if request.full else "sync"
         store.start_run(result.run_id, kind=kind, trigger=request.trigger)
         status, error = "failed", None
         try:
             services.portal.ensure_ready()
-            plan, bindings = _plan(services, request, lease.renew)
+            plan, bindings = _plan(services, request, beat)
             result.plan = plan
             settings = ApplySettings(
                 run_id=result.run_id,
@@ -171,6 +198,7 @@ def _sync(services: Services, request: CycleRequest, result: CycleResult) -> Non
                     settings=settings,
                     now=services.clock,
                     heartbeat=lease.renew,
+                    stop=stopping,
                 )
             if request.only_keys is None:
                 store.sync_conflicts(plan.conflict)
@@ -178,6 +206,12 @@ def _sync(services: Services, request: CycleRequest, result: CycleResult) -> Non
             status = {ExitCode.REMOVALS_HELD: "held", ExitCode.RECORDS_FAILED: "failed"}.get(
                 result.exit_code, "ok"
             )
+            if result.report is not None and result.report.interrupted:
+                status = "interrupted"  # stopped between batches; the next cycle carries on
+                result.interrupted = True
+        except _Stopped:
+            status, result.interrupted = "interrupted", True
+            log.warning("cycle.interrupted", detail="stopped while reading; nothing applied")
         except UnavailableError as failure:
             status, error = "unavailable", str(failure)
             raise
@@ -187,6 +221,10 @@ def _sync(services: Services, request: CycleRequest, result: CycleResult) -> Non
             _log_summary(result, status)
     finally:
         lease.release()
+
+
+def _never() -> bool:
+    return False
 
 
 def _exit_code(result: CycleResult) -> ExitCode:

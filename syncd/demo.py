@@ -2,7 +2,8 @@
 
 It builds a Subiekt GT-shaped ERP with a few dozen Polish contractors (some with the messy
 data real ERPs hold), writes a configuration that points at it, a SQLite portal and a
-SQLite state store, with mail written to files, then runs ``plan`` and ``sync`` on it.
+SQLite state store, with mail written to files, then runs ``plan`` and ``sync`` on it and
+sends the activation mail (one ``.eml`` file each in ``outbox/``).
 Running it again starts from scratch: the demo's databases are rebuilt every time.
 """
 
@@ -17,6 +18,7 @@ from syncd.config import load_config
 from syncd.cycle import CycleRequest, run_cycle
 from syncd.demo_data import build_demo_erp
 from syncd.errors import ExitCode
+from syncd.mailer import mail_after_sync
 from syncd.wiring import open_services
 
 CONFIG_TEMPLATE = """\
@@ -65,18 +67,25 @@ def run_demo(directory: Path, *, as_json: bool, out: TextIO) -> int:
     with open_services(config) as services:
         planned = run_cycle(services, CycleRequest(dry_run=True, actor="demo"))
         synced = run_cycle(services, CycleRequest(actor="demo"))
+        mail = mail_after_sync(services, synced.exit_code)
     if as_json:
-        dump_json({"plan": planned.as_json(), "sync": synced.as_json()}, out)
+        document = {"plan": planned.as_json(), "sync": synced.as_json(), "mail": mail.document}
+        dump_json(document, out)
     else:
         out.write(f"Demo built in {config_path.parent}\n\n== syncd plan ==\n")
         print_result(planned, out, dry_run=True)
         out.write("\n== syncd sync ==\n")
         print_result(synced, out, dry_run=False)
         out.write(
+            mail.text.replace("mail:", f"mail (files in {config_path.parent / 'outbox'}):", 1)
+        )
+        out.write(
             "\nTry next:\n"
             f"  syncd --config {config_path} status\n"
             f"  syncd --config {config_path} plan        # nothing left to do\n"
             f"  syncd --config {config_path} explain 104     # why has it no account?\n"
+            f"  syncd --config {config_path} accounts find '*kowalsk*'\n"
+            f"  syncd --config {config_path} mail list\n"
         )
     if synced.exit_code in (ExitCode.UNAVAILABLE, ExitCode.CONFIG):
         return int(synced.exit_code)

@@ -83,6 +83,8 @@ def collect(services: Services, ident: str) -> dict[str, Any] | None:
             "to": m.recipient,
             "status": m.status,
             "not_before": m.not_before.isoformat(),
+            "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+            "attempts": m.attempts,
             "last_error": m.last_error,
         }
         for m in store.mails(key=key)
@@ -170,7 +172,10 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
         out.write(f"      {row['at']}  {row['action']:<10} {row['result']:<5} {row['actor']}\n")
     out.write(f"  mail ({len(doc['mail'])}):\n")
     for mail in doc["mail"]:
-        out.write(f"      {mail['template']:<14} to {mail['to']}  {mail['status']}\n")
+        when = mail["sent_at"] or mail["not_before"]
+        out.write(f"      {mail['template']:<14} to {mail['to']}  {mail['status']} {when}\n")
+        if mail["last_error"]:
+            out.write(f"          {mail['last_error']}\n")
 
 
 __all__ = ["collect", "explain"]

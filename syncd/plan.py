@@ -144,6 +144,15 @@ def _plan_bound(
             if desired.erp_blocked or binding.support_block_reason
             else _status_after_unblock(binding)
         )
+    if (
+        portal is not None
+        and current_status != expected_status
+        and not reactivate
+        and desired.erp_blocked == binding.erp_blocked  # a block/unblock sets it anyway
+    ):
+        # Drift: someone changed the status by hand in the portal; put it back, in the same
+        # update as any fields edited by hand (one portal op per contractor).
+        changes = {**changes, "status": {"old": current_status, "new": expected_status}}
     touched = False
     if changes or reactivate:
         plan.update.append(
@@ -163,18 +172,6 @@ def _plan_bound(
                 binding.account_id,
                 status=_status_after_unblock(binding),
                 portal_change=not support,
-            )
-        )
-        touched = True
-    elif portal is not None and current_status != expected_status and not reactivate:
-        # Drift: someone changed the status by hand in the portal; put it back.
-        plan.update.append(
-            Update(
-                desired,
-                binding.account_id,
-                {"status": {"old": current_status, "new": expected_status}},
-                False,
-                status=expected_status,
             )
         )
         touched = True

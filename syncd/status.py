@@ -7,7 +7,6 @@ when unhealthy, so a monitoring check can run ``syncd status`` as it is.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
@@ -18,6 +17,7 @@ from syncd.store import RunRow, StateStore
 from syncd.wiring import open_store, utcnow
 
 HEALTHY_RUN_STATUSES = frozenset({"ok", "held"})
+FAILED_MAIL_SHOWN = 20  # the newest mails refused for good, with the server's answer
 
 
 def health(runs: list[RunRow], interval: timedelta, now: datetime) -> tuple[bool, str]:
@@ -53,7 +53,7 @@ def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
     """The status document (``status --json``)."""
     runs = store.last_runs(10)
     healthy, why = health(runs, config.schedule.interval, now)
-    mails = Counter(mail.status for mail in store.mails(limit=100_000))
+    mails = store.mail_counts()
     last = runs[0] if runs else None
     return {
         "healthy": healthy,
@@ -66,7 +66,20 @@ def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
             for c in store.conflicts()
         ],
         "held_removals": (last.summary.get("held", 0) if last else 0),
-        "mail_queue": dict(mails),
+        "mail_queue": mails,
+        "failed_mail": [
+            {
+                "id": m.id,
+                "key": m.key,
+                "template": m.template,
+                "to": m.recipient,
+                "at": m.created_at.isoformat(),
+                "last_error": m.last_error,
+            }
+            for m in (
+                store.mails(status="failed", limit=FAILED_MAIL_SHOWN) if mails.get("failed") else []
+            )
+        ],
     }
 
 
@@ -94,6 +107,8 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
     out.write(f"accounts: {accounts}\n")
     queue = ", ".join(f"{k}={v}" for k, v in sorted(doc["mail_queue"].items())) or "empty"
     out.write(f"mail queue: {queue}\n")
+    for mail in doc["failed_mail"]:
+        out.write(f"  failed: {mail['template']} to {mail['to']}: {mail['last_error']}\n")
     if doc["held_removals"]:
         out.write(
             f"held removals: {doc['held_removals']} (see `syncd plan`; "

@@ -9,7 +9,7 @@ in one transaction (spec section 6), so a crash can neither lose a mail nor inve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from syncd import _store_batch as batch
 from syncd import _store_db as db
+from syncd import _store_mail as mail_sql
 from syncd._store_rows import (
     AuditEntry,
     AuditRow,
@@ -206,14 +207,16 @@ class StateStore:
 
     # -- the mailer's side ------------------------------------------------------------------
 
-    def due_mails(self, *, limit: int = 100) -> list[MailRow]:
-        """Pending mails whose ``not_before`` has passed, oldest first."""
+    def due_mails(self, *, limit: int = 100, key: str | None = None) -> list[MailRow]:
+        """Pending mails whose ``not_before`` has passed, oldest first (only ``key``'s)."""
         query = (
             sa.select(outbox)
             .where(outbox.c.status == "pending", outbox.c.not_before <= self.clock())
             .order_by(outbox.c.not_before, outbox.c.id)
             .limit(limit)
         )
+        if key is not None:
+            query = query.where(outbox.c.contractor_key == key)
         with self.begin(write=False) as connection:
             return [mail_from_row(row._mapping) for row in connection.execute(query)]
 
@@ -235,6 +238,59 @@ class StateStore:
             values["not_before"] = retry_at
         with self.begin() as connection:
             connection.execute(sa.update(outbox).where(outbox.c.id == mail_id).values(values))
+
+    def record_sent(self, mail_id: int, *, activate: str | None, entry: AuditEntry) -> None:
+        """Record, in one short transaction, that the SMTP server accepted mail ``mail_id``.
+
+        ``activate`` names the contractor whose account now has a password (activation,
+        reset): its binding gets ``activated`` and, if it was pending, status ``active``.
+        """
+        now = self.clock()
+        with self.begin() as connection:
+            connection.execute(mail_sql.SENT, [{"m_id": mail_id, "m_now": now}])
+            if activate is not None:
+                connection.execute(mail_sql.ACTIVATED, [{"b_key": activate, "b_now": now}])
+            connection.execute(sa.insert(audit), [batch.audit_values(entry, now, None)])
+
+    def settle_mails(
+        self,
+        *,
+        failed: Sequence[tuple[int, str]] = (),
+        deferred: Sequence[tuple[int, str, datetime]] = (),
+        cancelled: Sequence[tuple[int, str]] = (),
+        audits: Sequence[AuditEntry] = (),
+    ) -> None:
+        """Record a batch's undelivered mails in one transaction: ``failed`` (id, answer)
+        for good, ``deferred`` (id, error, retry at) to try again, ``cancelled`` (id, why)."""
+        now = self.clock()
+        with self.begin() as connection:
+            if failed:
+                params = [{"m_id": i, "m_error": e} for i, e in failed]
+                connection.execute(mail_sql.FAILED, params)
+            if deferred:
+                params = [{"m_id": i, "m_error": e, "m_retry_at": at} for i, e, at in deferred]
+                connection.execute(mail_sql.DEFERRED, params)
+            if cancelled:
+                params = [{"m_id": i, "m_error": e} for i, e in cancelled]
+                connection.execute(mail_sql.CANCELLED, params)
+            if audits:
+                rows = [batch.audit_values(a, now, None) for a in audits]
+                connection.execute(sa.insert(audit), rows)
+
+    def cancel_pending(self, key: str, templates: Sequence[str], *, why: str) -> None:
+        """Cancel contractor ``key``'s pending mails of these ``templates`` (one statement)."""
+        params = [{"m_key": key, "m_template": t, "m_error": why} for t in templates]
+        with self.begin() as connection:
+            connection.execute(mail_sql.CANCEL_TEMPLATES, params)
+
+    def bindings_for(self, keys: Collection[str]) -> dict[str, Binding]:
+        """The bindings of ``keys`` (those that have one), read with one query."""
+        if not keys:
+            return {}
+        query = sa.select(binding).where(binding.c.contractor_key.in_(sorted(keys)))
+        with self.begin(write=False) as connection:
+            rows = connection.execute(query).mappings()
+            return {row["contractor_key"]: binding_from_row(row) for row in rows}
 
     # -- the read side: status, explain, history, mail list -----------------------------
 
@@ -293,6 +349,40 @@ class StateStore:
             query = query.where(outbox.c.contractor_key == key)
         with self.begin(write=False) as connection:
             return [mail_from_row(row) for row in connection.execute(query).mappings()]
+
+    def mail_counts(self) -> dict[str, int]:
+        """How many outbox entries there are in each status (one GROUP BY, for metrics)."""
+        query = sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)
+        with self.begin(write=False) as connection:
+            return {status: int(count) for status, count in connection.execute(query)}
+
+    # -- housekeeping -------------------------------------------------------------------
+
+    def purge(
+        self, *, audit_before: datetime, mail_before: datetime, runs_before: datetime
+    ) -> dict[str, int]:
+        """Delete audit rows, sent or cancelled mail and finished runs older than the given
+        times, one statement each, in one transaction; returns how many rows went.
+
+        Pending and failed mail is never purged (it still needs a person or a retry), nor
+        is the newest run, so ``status`` keeps something to report after a long pause.
+        """
+        purge_audit = sa.delete(audit).where(audit.c.at < audit_before)
+        purge_mail = sa.delete(outbox).where(
+            outbox.c.status.in_(("sent", "cancelled")), outbox.c.created_at < mail_before
+        )
+        with self.begin() as connection:
+            newest = connection.execute(sa.select(sa.func.max(run.c.id))).scalar()
+            purge_runs = sa.delete(run).where(
+                run.c.started_at < runs_before,
+                run.c.finished_at.is_not(None),
+                run.c.id < (newest or 0),
+            )
+            return {
+                "audit": connection.execute(purge_audit).rowcount,
+                "mail": connection.execute(purge_mail).rowcount,
+                "runs": connection.execute(purge_runs).rowcount,
+            }
 
     def counts_by_status(self) -> dict[str, int]:
         """How many bound accounts there are in each status."""

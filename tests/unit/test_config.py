@@ -105,6 +105,9 @@ def test_minimal_config_gets_every_default() -> None:
     assert config.schedule.full_reconcile == "0 3 * * *"
     assert str(config.safety.max_removals) == "10%"
     assert config.observability.listen is None
+    assert config.retention.audit == timedelta(days=365)
+    assert config.retention.mail == timedelta(days=90)
+    assert config.retention.runs == timedelta(days=30)
 
 
 def test_config_is_frozen() -> None:
@@ -412,3 +415,12 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     """A file that holds a list instead of sections is one clear problem."""
     with pytest.raises(ConfigError, match=r"\(top level\): must be a mapping of sections"):
         load_config(write(tmp_path / "c.yaml", "- a\n- b\n"), environ={})
+
+
+def test_retention_is_configurable_and_must_be_positive() -> None:
+    """retention.* take durations; zero would purge everything at once, so it is refused."""
+    config = parse_config(minimal(retention={"audit": "730d"}), environ={})
+    assert config.retention.audit == timedelta(days=730)
+    assert describe(config)["retention"] == {"audit": "730d", "mail": "90d", "runs": "30d"}
+    (line,) = problems(minimal(retention={"mail": "0s"}), environ={})
+    assert line.startswith("retention.mail: must be a duration like 30s")
