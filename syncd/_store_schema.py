@@ -131,7 +131,7 @@ outbox = sa.Table(
     sa.Column("sent_at", UtcDateTime(), nullable=True),
     sa.Column("context_json", JsonText, nullable=False),
     sa.Index("ix_syncd_outbox_status_not_before", "status", "not_before"),
-    sa.Index("ix_syncd_outbox_key", "contractor_key"),
+    sa.Index("ix_syncd_outbox_key_status", "contractor_key", "status"),
 )
 
 conflict = sa.Table(
