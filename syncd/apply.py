@@ -230,28 +230,45 @@ def _replace_status(binding: Binding, status: str) -> Binding:
     return replace(binding, status=status)
 
 
-def build_steps(plan: Plan, bindings: dict[str, Binding], settings: ApplySettings) -> list[_Step]:
-    """Merge the plan's items per contractor, removals first so freed logins can be reused."""
-    builder = _StepBuilder(bindings, settings)
-    for remove in plan.remove:
-        builder.remove(remove)
-    for update in plan.update:
-        builder.update(update)
-    for quiet in plan.refresh:
-        builder.update(quiet, quiet=True)
+def step_batches(
+    plan: Plan, bindings: dict[str, Binding], settings: ApplySettings
+) -> Iterator[list[_Step]]:
+    """The plan's items merged per contractor, ``batch_size`` contractors at a time.
+
+    Removals come first so that logins they free can be reused in the same cycle. Steps
+    are built one batch at a time: a first sync of 200,000 contractors never holds
+    200,000 steps (each with copies of the fields and a mail context) at once.
+    """
     blocks: list[Block | Unblock] = [*plan.block, *plan.unblock]
-    for blocking in blocks:
-        builder.block(blocking)
-    for adopt in plan.adopt:
-        builder.adopt(adopt)
-    for create in plan.create:
-        builder.create(create)
-    return list(builder.steps.values())
+    by_key: dict[str, list[tuple[str, Any]]] = {}
+    for remove in plan.remove:
+        by_key.setdefault(remove.key, []).append(("remove", remove))
+    for kind, items in (
+        ("update", plan.update),
+        ("refresh", plan.refresh),
+        ("block", blocks),
+        ("adopt", plan.adopt),
+        ("create", plan.create),
+    ):
+        for item in items:
+            by_key.setdefault(item.desired.key, []).append((kind, item))
+    keys = list(by_key)
+    for start in range(0, len(keys), settings.batch_size):
+        builder = _StepBuilder(bindings, settings)
+        for key in keys[start : start + settings.batch_size]:
+            for kind, item in by_key.pop(key):
+                _BUILD[kind](builder, item)
+        yield list(builder.steps.values())
 
 
-def _chunks(steps: Sequence[_Step], size: int) -> Iterator[Sequence[_Step]]:
-    for start in range(0, len(steps), size):
-        yield steps[start : start + size]
+_BUILD: dict[str, Callable[[_StepBuilder, Any], None]] = {
+    "remove": _StepBuilder.remove,
+    "update": _StepBuilder.update,
+    "refresh": lambda builder, item: builder.update(item, quiet=True),
+    "block": _StepBuilder.block,
+    "adopt": _StepBuilder.adopt,
+    "create": _StepBuilder.create,
+}
 
 
 def apply_plan(
@@ -272,8 +289,7 @@ def apply_plan(
     committed stand and the rest is left unapplied, to be planned again by the next cycle.
     Nothing is ever half-applied, because a batch is the unit of bookkeeping."""
     report = ApplyReport()
-    steps = build_steps(plan, bindings, settings)
-    for chunk in _chunks(steps, settings.batch_size):
+    for chunk in step_batches(plan, bindings, settings):
         if stop():
             report.interrupted = True
             log.warning("apply.interrupted", applied=len(report.results))

@@ -162,11 +162,13 @@ def _sync(services: Services, request: CycleRequest, result: CycleResult) -> Non
     lease = Lease(store, clock=services.clock, ttl=request.lease_ttl)
     stopping = request.stop.is_set if request.stop else _never
 
+    renew = _Throttled(lease.renew, request.lease_ttl / 4)
+
     def beat() -> None:
         """Every 5,000 rows read: give up at once on SIGTERM, else renew the lease."""
         if stopping():
             raise _Stopped
-        lease.renew()
+        renew()
 
     try:
         lease.acquire(wait=request.lock_wait)
@@ -197,7 +199,7 @@ def _sync(services: Services, request: CycleRequest, result: CycleResult) -> Non
                     bindings=bindings,
                     settings=settings,
                     now=services.clock,
-                    heartbeat=lease.renew,
+                    heartbeat=renew,
                     stop=stopping,
                 )
             if request.only_keys is None:
@@ -221,6 +223,22 @@ def _sync(services: Services, request: CycleRequest, result: CycleResult) -> Non
             _log_summary(result, status)
     finally:
         lease.release()
+
+
+class _Throttled:
+    """Calls ``action`` at most once per ``every``: the lease is renewed by elapsed time, not
+    per batch or per 5,000 rows, so its statements stay constant whatever the ERP's size."""
+
+    def __init__(self, action: Callable[[], None], every: timedelta) -> None:
+        self._action = action
+        self._every = every.total_seconds()
+        self._last = time.monotonic()
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= self._every:
+            self._action()
+            self._last = now
 
 
 def _never() -> bool:
