@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 
 from connectors._sql_portal_schema import metadata
+from syncd._migration_lock import migration_lock
 from syncd.errors import PortalUnavailable
 
 MIGRATIONS_DIR = Path(__file__).with_name("sql_portal_migrations")
@@ -34,21 +35,18 @@ def migrate(engine: sa.Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as connection, connection.begin():
-        backend = connection.dialect.name
-        if backend == "postgresql":
-            # Held until the transaction ends; PostgreSQL DDL is transactional, so a second
-            # syncd waits here and then finds the tables at head.
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_MIGRATION_LOCK)))
-        elif backend in ("mysql", "mariadb"):
-            _mysql_lock(connection)
-        config.attributes["connection"] = connection
-        try:
+        with migration_lock(
+            connection,
+            pg_key=PG_MIGRATION_LOCK,
+            name=MYSQL_MIGRATION_LOCK,
+            wait_s=MIGRATION_LOCK_WAIT_S,
+            error=PortalUnavailable,
+            what="creating the portal's tables",
+        ):
+            config.attributes["connection"] = connection
             if _unversioned_install(connection):
                 command.stamp(config, FIRST_REVISION)
             command.upgrade(config, "head")
-        finally:
-            if backend in ("mysql", "mariadb"):
-                connection.execute(sa.select(sa.func.release_lock(_lock_name(connection))))
         _check_columns(connection)
 
 
@@ -78,23 +76,3 @@ def _check_columns(connection: sa.Connection) -> None:
             f"section 5) or point portal.url at the right database"
         )
         raise PortalUnavailable(message)
-
-
-def _mysql_lock(connection: sa.Connection) -> None:
-    # MariaDB DDL commits implicitly, so only a named session lock serialises migrations.
-    got = connection.execute(
-        sa.select(sa.func.get_lock(_lock_name(connection), MIGRATION_LOCK_WAIT_S))
-    ).scalar()
-    if got != 1:
-        message = (
-            f"another process has been creating the portal's tables for over "
-            f"{MIGRATION_LOCK_WAIT_S}s; check for a stuck syncd process and try again"
-        )
-        raise PortalUnavailable(message)
-
-
-def _lock_name(connection: sa.Connection) -> str:
-    """MariaDB's named locks are server-wide: scope ours to this database, so that two
-    installations sharing one server never wait for each other's migrations."""
-    database = connection.engine.url.database or ""
-    return f"{MYSQL_MIGRATION_LOCK}:{database}"[:64]

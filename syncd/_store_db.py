@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from syncd._migration_lock import migration_lock
 from syncd.errors import FatalError, UnavailableError
 
 # The execution option that makes a SQLite transaction start with BEGIN IMMEDIATE.
@@ -158,33 +159,19 @@ def migrate(engine: sa.Engine) -> None:
     """Upgrade the schema to the newest revision, holding the backend's migration lock."""
     config = Config()
     config.set_main_option("script_location", "syncd:migrations")
-    with transaction(engine, write=True) as connection:
-        backend = connection.dialect.name
-        if backend == "postgresql":
-            # Held until this transaction ends; PostgreSQL DDL is transactional, so the
-            # second process waits here and then finds the schema at head.
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_MIGRATION_LOCK)))
-        elif backend in ("mysql", "mariadb"):
-            _mysql_lock(connection)
+    with (
+        transaction(engine, write=True) as connection,
+        migration_lock(
+            connection,
+            pg_key=PG_MIGRATION_LOCK,
+            name=MYSQL_MIGRATION_LOCK,
+            wait_s=MIGRATION_LOCK_WAIT_S,
+            error=UnavailableError,
+            what="migrating the state store",
+        ),
+    ):
         config.attributes["connection"] = connection
-        try:
-            command.upgrade(config, "head")
-        finally:
-            if backend in ("mysql", "mariadb"):
-                connection.execute(sa.select(sa.func.release_lock(_lock_name(connection))))
-
-
-def _mysql_lock(connection: sa.Connection) -> None:
-    # MariaDB DDL commits implicitly, so only a named session lock serialises migrations.
-    got = connection.execute(
-        sa.select(sa.func.get_lock(_lock_name(connection), MIGRATION_LOCK_WAIT_S))
-    ).scalar()
-    if got != 1:
-        message = (
-            f"another process has been migrating the state store for over "
-            f"{MIGRATION_LOCK_WAIT_S}s; check for a stuck syncd process and start again"
-        )
-        raise UnavailableError(message)
+        command.upgrade(config, "head")
 
 
 def _is_connection_problem(error: BaseException) -> bool:
@@ -194,10 +181,3 @@ def _is_connection_problem(error: BaseException) -> bool:
     return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError) or (
         isinstance(error, sa.exc.DBAPIError) and bool(error.connection_invalidated)
     )
-
-
-def _lock_name(connection: sa.Connection) -> str:
-    """MariaDB's named locks are server-wide: scope ours to this database, so that two
-    installations sharing one server never wait for each other's migrations."""
-    database = connection.engine.url.database or ""
-    return f"{MYSQL_MIGRATION_LOCK}:{database}"[:64]
