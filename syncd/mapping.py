@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 from stdnum.eu import vat as eu_vat
@@ -46,7 +47,14 @@ def _email_problem(value: str) -> str:
     return "not a valid e-mail address"
 
 
-def pick_login(raw: str | None) -> tuple[str | None, list[str], str | None]:
+# Validation is most of a cycle's CPU (e-mail syntax, NIP checksums) and its inputs rarely
+# change, so the daemon, which maps every contractor every few minutes, remembers results
+# of these pure functions. Bounded: about 60 MB at 200,000 contractors, then LRU.
+_CACHE_SIZE = 1 << 18
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def pick_login(raw: str | None) -> tuple[str | None, tuple[str, ...], str | None]:
     """Choose the login from the raw e-mail field.
 
     Returns ``(login, warnings, problem)``: the first valid address of the field, what a
@@ -54,21 +62,22 @@ def pick_login(raw: str | None) -> tuple[str | None, list[str], str | None]:
     """
     text = (raw or "").strip()
     if not text:
-        return None, [], None
+        return None, (), None
     candidates = [part for part in _SEPARATORS.split(text) if part]
     for candidate in candidates:
         login = normalise_email(candidate)
         if login is not None:
-            warnings = []
-            if len(candidates) > 1:
-                warnings.append(
-                    f"the e-mail field holds {len(candidates)} addresses ({text!r}); "
-                    f"using the first valid one, {login}, as the login"
-                )
-            return login, warnings, None
-    return None, [], _email_problem(candidates[0])
+            if len(candidates) == 1:
+                return login, (), None
+            warning = (
+                f"the e-mail field holds {len(candidates)} addresses ({text!r}); "
+                f"using the first valid one, {login}, as the login"
+            )
+            return login, (warning,), None
+    return None, (), _email_problem(candidates[0])
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def normalise_tax_id(raw: str | None) -> tuple[str | None, str | None]:
     """The NIP in compact form (``PL`` prefix and dashes removed), and a warning if invalid.
 
@@ -104,7 +113,8 @@ def _contact(contact: Contact) -> Contact:
 def map_contractor(contractor: SourceContractor) -> DesiredAccount | Conflict:
     """Turn one in-scope contractor into its desired account, or a conflict saying what to fix."""
     who = describe(contractor)
-    login, warnings, problem = pick_login(contractor.email_raw)
+    login, login_warnings, problem = pick_login(contractor.email_raw)
+    warnings = list(login_warnings)
     if login is None and problem is None:
         reason = (
             f"{who} has no e-mail address: add one in the ERP (it becomes the login); "

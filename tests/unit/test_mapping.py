@@ -109,3 +109,15 @@ def test_fields_and_fingerprint_cover_every_synced_value() -> None:
     assert isinstance(with_warning, DesiredAccount)
     assert isinstance(same_but_nip, DesiredAccount)
     assert with_warning.fingerprint() == same_but_nip.fingerprint()
+
+
+def test_cached_validation_never_leaks_one_contractors_warning_into_another() -> None:
+    """The remembered e-mail result is shared, so a NIP warning must not stick to it."""
+    email = "handel@firma.pl; biuro@firma.pl"
+    first = map_contractor(contractor(key="1", email_raw=email, tax_id="123-456-78-90"))
+    second = map_contractor(contractor(key="2", email_raw=email, tax_id="5260001246"))
+    assert isinstance(first, DesiredAccount)
+    assert isinstance(second, DesiredAccount)
+    assert len(first.warnings) == 2
+    assert len(second.warnings) == 1
+    assert "addresses" in second.warnings[0]
