@@ -1,4 +1,5 @@
-"""``syncd status``: the last cycles, accounts by status, conflicts, mail queue, held removals.
+"""``syncd status``: last and next cycle, accounts by status, conflicts, failed records,
+the mail queue and held removals (spec section 4).
 
 Healthy means: the last finished cycle succeeded (or only had removals held) and it
 finished recently, within three light-cycle intervals (at least 15 minutes). Exit code 1
@@ -49,6 +50,28 @@ def _run_json(run: RunRow) -> dict[str, Any]:
     }
 
 
+def next_cycle(runs: list[RunRow], interval: timedelta, now: datetime) -> str | None:
+    """When the daemon's next light cycle is due, judged from its last scheduled run; None
+    when no daemon has run one recently (the service is stopped, or only the CLI is used)."""
+    scheduled = [run for run in runs if run.trigger == "schedule"]
+    if not scheduled:
+        return None
+    due = scheduled[0].started_at + interval
+    return due.isoformat() if due > now - 2 * interval else None
+
+
+def quarantined(store: StateStore, runs: list[RunRow]) -> list[dict[str, Any]]:
+    """Records whose action failed in the last finished cycle. They stay as they were and
+    are retried by every cycle until applied; ``explain``/``history`` show the whole story."""
+    finished = [run for run in runs if run.finished_at is not None]
+    if not finished or not finished[0].summary.get("failed"):
+        return []
+    return [
+        {"key": row.key, "login": row.login, "action": row.action, "error": row.detail.get("error")}
+        for row in store.failures_of_run(finished[0].run_id)
+    ]
+
+
 def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
     """The status document (``status --json``)."""
     runs = store.last_runs(10)
@@ -59,6 +82,8 @@ def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
         "healthy": healthy,
         "health": why,
         "last_cycle": _run_json(last) if last else None,
+        "next_cycle": next_cycle(runs, config.schedule.interval, now),
+        "quarantined": quarantined(store, runs),
         "recent_cycles": [_run_json(run) for run in runs],
         "accounts": store.counts_by_status(),
         "conflicts": [
@@ -103,6 +128,12 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
         summary = ", ".join(f"{k}={v}" for k, v in last["summary"].items())
         out.write(f"last cycle: {last['run_id']} {last['status']} at {last['started_at']}\n")
         out.write(f"  {summary}\n")
+    out.write(f"next cycle: {doc['next_cycle'] or 'not scheduled (is the service running?)'}\n")
+    for record in doc["quarantined"]:
+        out.write(
+            f"  failed record {record['key']} ({record['login']}): {record['action']}: "
+            f"{record['error']} (retried every cycle)\n"
+        )
     accounts = ", ".join(f"{k}={v}" for k, v in sorted(doc["accounts"].items())) or "none"
     out.write(f"accounts: {accounts}\n")
     queue = ", ".join(f"{k}={v}" for k, v in sorted(doc["mail_queue"].items())) or "empty"

@@ -325,6 +325,17 @@ class StateStore:
             rows = [audit_from_row(row) for row in connection.execute(query).mappings()]
         return rows[::-1]
 
+    def failures_of_run(self, run_id: str) -> list[AuditRow]:
+        """The actions that failed in run ``run_id``: the records ``status`` reports as
+        quarantined until a later cycle applies them (they are retried every cycle)."""
+        query = (
+            sa.select(audit)
+            .where(audit.c.run_id == run_id, audit.c.result == "error")
+            .order_by(audit.c.id)
+        )
+        with self.begin(write=False) as connection:
+            return [audit_from_row(row) for row in connection.execute(query).mappings()]
+
     def conflicts(self) -> list[ConflictRow]:
         """Every current conflict, by contractor key."""
         query = sa.select(conflict).order_by(conflict.c.contractor_key)
