@@ -43,6 +43,7 @@ UPDATE_BINDING = (
         support_block_reason=p("b_support_block_reason", B.support_block_reason),
         support_blocked_by=p("b_support_blocked_by", B.support_blocked_by),
         activated=p("b_activated", B.activated),
+        source_fingerprint=p("b_source_fingerprint", B.source_fingerprint),
         updated_at=p("b_now", B.updated_at),
     )
 )
@@ -57,6 +58,7 @@ INSERT_COLUMNS = {
     "support_block_reason": "b_support_block_reason",
     "support_blocked_by": "b_support_blocked_by",
     "activated": "b_activated",
+    "source_fingerprint": "b_source_fingerprint",
     "created_at": "b_now",
     "updated_at": "b_now",
 }

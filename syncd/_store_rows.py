@@ -51,6 +51,9 @@ class Binding:
     support_block_reason: str | None
     support_blocked_by: str | None = None
     activated: bool = False
+    # Digest of the raw ERP row this binding was last applied from: an equal row is not
+    # even mapped again (see syncd.cycle). None for bindings written before it existed.
+    source_fingerprint: str | None = None
     created_at: datetime | None = field(default=None, compare=False)
     updated_at: datetime | None = field(default=None, compare=False)
 
@@ -171,6 +174,7 @@ def binding_from_row(row: sa.RowMapping) -> Binding:
         support_block_reason=row["support_block_reason"],
         support_blocked_by=row["support_blocked_by"],
         activated=bool(row["activated"]),
+        source_fingerprint=row["source_fingerprint"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -190,6 +194,7 @@ def binding_params(item: Binding, now: datetime) -> dict[str, Any]:
         "b_support_block_reason": item.support_block_reason,
         "b_support_blocked_by": item.support_blocked_by,
         "b_activated": item.activated,
+        "b_source_fingerprint": item.source_fingerprint,
         "b_now": now,
     }
 

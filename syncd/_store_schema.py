@@ -79,6 +79,7 @@ binding = sa.Table(
     sa.Column("activated", sa.Boolean(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("source_fingerprint", sa.String(64), nullable=True),
     sa.Index("ix_syncd_binding_login", "login", unique=True),
     sa.Index("ix_syncd_binding_account_id", "account_id"),
 )

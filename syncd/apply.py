@@ -92,6 +92,7 @@ def _binding(
         support_block_reason=support,
         support_blocked_by=previous.support_blocked_by if previous else None,
         activated=activated,
+        source_fingerprint=desired.source_fingerprint,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -23,8 +23,8 @@ import structlog
 from syncd.apply import ApplyReport, ApplySettings, apply_plan
 from syncd.errors import ExitCode, LockUnavailable, UnavailableError
 from syncd.lease import Lease
-from syncd.mapping import map_all
-from syncd.model import Conflict, DesiredAccount
+from syncd.mapping import map_contractor
+from syncd.model import Conflict, DesiredAccount, SourceContractor, Unchanged
 from syncd.plan import Plan, PlanOptions, make_plan, resolve_creates
 from syncd.store import Binding
 from syncd.wiring import Services
@@ -90,13 +90,34 @@ def _attach_results(document: dict[str, Any], report: ApplyReport) -> None:
             item["result"] = report.results.get((kind, item["key"]), "not applied")
 
 
-def _heartbeat(
-    items: Iterable[DesiredAccount | Conflict], beat: Callable[[], None]
-) -> Iterator[DesiredAccount | Conflict]:
+Mapped = DesiredAccount | Conflict | Unchanged
+
+
+def _heartbeat(items: Iterable[Mapped], beat: Callable[[], None]) -> Iterator[Mapped]:
     for count, item in enumerate(items, start=1):
         if count % HEARTBEAT_EVERY == 0:
             beat()
         yield item
+
+
+def map_changed(
+    contractors: Iterable[SourceContractor], bindings: Mapping[str, Binding], *, full: bool
+) -> Iterator[Mapped]:
+    """Map the contractors whose raw ERP row differs from the one their binding was applied
+    from; the others become ``Unchanged`` without being validated again (most of a quiet
+    cycle's CPU). A full reconcile maps everything: it compares with the portal itself."""
+    for contractor in contractors:
+        binding = bindings.get(contractor.key)
+        raw = contractor.raw_fingerprint()
+        if (
+            not full
+            and binding is not None
+            and binding.source_fingerprint == raw
+            and binding.status != "inactive"
+        ):
+            yield Unchanged(contractor.key, binding.login, contractor.symbol, contractor.name)
+        else:
+            yield map_contractor(contractor, source_fingerprint=raw)
 
 
 def _plan(
@@ -117,7 +138,8 @@ def _plan(
     if request.full:
         portal_listing = {account.id: account for account in services.portal.accounts()}
     contractors = services.source.contractors()
-    plan = make_plan(_heartbeat(map_all(contractors), beat), bindings, options, portal_listing)
+    mapped = map_changed(contractors, bindings, full=request.full)
+    plan = make_plan(_heartbeat(mapped, beat), bindings, options, portal_listing)
     if plan.create:
         existing = services.portal.find_by_logins([c.desired.login for c in plan.create])
         plan = resolve_creates(plan, existing, adopt_existing=config.portal.adopt_existing)

@@ -110,8 +110,13 @@ def _contact(contact: Contact) -> Contact:
     )
 
 
-def map_contractor(contractor: SourceContractor) -> DesiredAccount | Conflict:
-    """Turn one in-scope contractor into its desired account, or a conflict saying what to fix."""
+def map_contractor(
+    contractor: SourceContractor, *, source_fingerprint: str | None = None
+) -> DesiredAccount | Conflict:
+    """Turn one in-scope contractor into its desired account, or a conflict saying what to fix.
+
+    ``source_fingerprint`` is the row's ``raw_fingerprint()`` when the caller already has it.
+    """
     who = describe(contractor)
     login, login_warnings, problem = pick_login(contractor.email_raw)
     warnings = list(login_warnings)
@@ -161,6 +166,7 @@ def map_contractor(contractor: SourceContractor) -> DesiredAccount | Conflict:
         erp_blocked=contractor.erp_blocked,
         contacts=tuple(_contact(c) for c in contractor.contacts),
         warnings=tuple(warnings),
+        source_fingerprint=source_fingerprint or contractor.raw_fingerprint(),
     )
 
 

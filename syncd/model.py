@@ -66,6 +66,30 @@ class SourceContractor:
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
 
+    def raw_fingerprint(self) -> str:
+        """A digest of the row exactly as read; equal digests map to equal accounts.
+
+        ``MAPPING_VERSION`` is part of it, so a release that maps differently maps every
+        contractor again once.
+        """
+        payload = f"{MAPPING_VERSION}|{self!r}".encode()
+        return hashlib.blake2b(payload, digest_size=20).hexdigest()
+
+
+# Bump when mapping.py would turn the same ERP row into a different account.
+MAPPING_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """A bound contractor whose raw ERP row equals the one its account was applied from:
+    the cycle skips mapping it, and the plan only counts it (and reserves its login)."""
+
+    key: str
+    login: str
+    symbol: str
+    name: str
+
 
 # The account fields syncd manages, in the order they are shown and fingerprinted.
 SYNCED_FIELDS: tuple[str, ...] = (
@@ -103,6 +127,7 @@ class DesiredAccount:
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    source_fingerprint: str | None = field(default=None, compare=False)
 
     def fields(self) -> dict[str, Any]:
         """The synced fields as JSON-ready values (what bindings store and plans compare)."""

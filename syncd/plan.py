@@ -23,7 +23,7 @@ from syncd._plan_items import (
     Update,
     changes_between,
 )
-from syncd.model import AccountStatus, Conflict, ConflictKind, DesiredAccount
+from syncd.model import AccountStatus, Conflict, ConflictKind, DesiredAccount, Unchanged
 
 __all__ = [
     "Adopt",
@@ -62,6 +62,8 @@ class BoundAccount(Protocol):
     def support_block_reason(self) -> str | None: ...
     @property
     def activated(self) -> bool: ...
+    @property
+    def source_fingerprint(self) -> str | None: ...
 
 
 class ExistingAccount(Protocol):
@@ -126,7 +128,12 @@ def _plan_bound(
         if binding.fingerprint == desired.fingerprint() and (
             binding.status != AccountStatus.INACTIVE
         ):
-            plan.unchanged += 1
+            if binding.source_fingerprint != desired.source_fingerprint:
+                # Same account, but the raw row moved (spaces, case, a NIP's dashes):
+                # note the new row quietly so the next cycle can skip mapping it.
+                plan.refresh.append(Update(desired, binding.account_id, {}, False, binding.status))
+            else:
+                plan.unchanged += 1
             return
     else:
         account = portal.get(binding.account_id)
@@ -184,7 +191,7 @@ def _plan_bound(
 
 
 def make_plan(
-    desired: Iterable[DesiredAccount | Conflict],
+    desired: Iterable[DesiredAccount | Conflict | Unchanged],
     bindings: Mapping[str, BoundAccount],
     options: PlanOptions,
     portal: Mapping[str, ExistingAccount] | None = None,
@@ -201,6 +208,11 @@ def make_plan(
     only = options.only_keys
     for item in desired:
         seen.add(item.key)
+        if isinstance(item, Unchanged):
+            claims.add(item.login, item.key, item.symbol, item.name)
+            if only is None or item.key in only:
+                plan.unchanged += 1
+            continue
         if isinstance(item, Conflict):
             if only is None or item.key in only:
                 plan.conflict.append(item)

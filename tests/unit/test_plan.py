@@ -25,6 +25,7 @@ class Bound:
     erp_blocked: bool = False
     support_block_reason: str | None = None
     activated: bool = True
+    source_fingerprint: str | None = None
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -66,6 +67,7 @@ def bound(item: DesiredAccount, account_id: str | None = None, **extra: Any) -> 
         fingerprint=item.fingerprint(),
         fields_json=json.dumps(item.fields()),
         erp_blocked=item.erp_blocked,
+        source_fingerprint=item.source_fingerprint,
         **extra,
     )
 
