@@ -264,7 +264,7 @@ def check(runs: list[Run]) -> tuple[list[str], list[str]]:
         if _lease(b["store"]) > _lease(s["store"]):
             warnings.append(
                 f"{name}: the cycle lease took {_lease(s['store'])} -> {_lease(b['store'])} "
-                "statements (renewed per rows read and per batch, not per unit of time)"
+                "statements (renewed every quarter of its ttl: grows with the cycle's duration)"
             )
         if b["erp"].total != s["erp"].total:
             grew = f"{s['erp'].total} -> {b['erp'].total}"
