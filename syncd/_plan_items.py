@@ -180,7 +180,7 @@ class Plan:
             "unblock": len(self.unblock),
             "conflict": len(self.conflict),
             "held": len(self.held),
-            "unchanged": self.unchanged,
+            "unchanged": self.unchanged + len(self.refresh),
         }
 
     def as_json(self) -> dict[str, Any]:
@@ -194,7 +194,8 @@ class Plan:
             "unblock": [u.as_json() for u in self.unblock],
             "conflict": [conflict_json(c) for c in sorted(self.conflict, key=_conflict_order)],
             "held": [r.as_json() for r in self.held],
-            "unchanged": self.unchanged,
+            # A refresh rewrites only syncd's bookkeeping: the account itself is unchanged.
+            "unchanged": self.unchanged + len(self.refresh),
         }
 
 

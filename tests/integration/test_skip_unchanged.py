@@ -72,6 +72,7 @@ def test_bindings_from_before_the_fingerprint_are_filled_without_portal_writes(
     assert refreshed.exit_code == 0
     assert refreshed.plan is not None
     assert len(refreshed.plan.refresh) == 2
+    assert refreshed.as_json()["unchanged"] == 2  # the accounts themselves did not change
     assert refreshed.plan.is_empty is False
     assert writes == []
     assert all(isinstance(item, Unchanged) for item in _mapped(services))
