@@ -26,6 +26,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from syncd._dburl import describe, driver_message
+
+__all__ = [
+    "describe",
+    "driver_message",
+    "is_connection_problem",
+    "make_engine",
+    "redact",
+    "translate_errors",
+]
+
 # Seconds to wait for a connection to be established before calling the server unreachable.
 CONNECT_TIMEOUT_S = 10
 # Seconds SQLite waits for another writer's lock before raising "database is locked".
@@ -84,26 +95,6 @@ def redact(url: str | sa.URL) -> str:
         return "<unparseable database url>"
 
 
-def describe(url: str | sa.URL) -> str:
-    """A short, password-free name for a database: ``postgresql server db:5432, database x``."""
-    try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
-        return "a database with an unparseable url"
-    if parsed.get_backend_name() == "sqlite":
-        return f"SQLite database {parsed.database or ':memory:'}"
-    query_dsn = parsed.query.get("odbc_connect")
-    if parsed.host is None and query_dsn is not None:
-        return f"{parsed.get_backend_name()} server via an ODBC connection string"
-    where = parsed.host or "localhost"
-    if parsed.port:
-        where += f":{parsed.port}"
-    text = f"{parsed.get_backend_name()} server {where}"
-    if parsed.database:
-        text += f", database {parsed.database}"
-    return text
-
-
 def is_connection_problem(error: BaseException) -> bool:
     """True when ``error`` means the server could not be reached or the connection broke."""
     if isinstance(error, sa.exc.TimeoutError):
@@ -115,17 +106,6 @@ def is_connection_problem(error: BaseException) -> bool:
     # OperationalError also covers "no such table" on SQLite; without a statement it was
     # raised while connecting.
     return isinstance(error, sa.exc.OperationalError) and error.statement is None
-
-
-def driver_message(error: BaseException, *, secrets: tuple[str | None, ...] = ()) -> str:
-    """The driver's own words, first line only, without SQL text, bound values or secrets."""
-    original = error.orig if isinstance(error, sa.exc.DBAPIError) else error
-    lines = str(original).strip().splitlines()
-    text = lines[0] if lines else type(original).__name__
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text[:300]
 
 
 @contextmanager

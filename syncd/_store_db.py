@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from syncd._dburl import describe, driver_message
 from syncd._migration_lock import migration_lock
 from syncd.errors import FatalError, UnavailableError
 
@@ -37,32 +38,6 @@ MIGRATION_LOCK_WAIT_S = 120
 CONNECT_TIMEOUT_S = 10
 SQLITE_BUSY_TIMEOUT_S = 30
 WAL_SWITCH_ATTEMPTS = 20
-
-# These helpers mirror connectors/_sql.py on purpose: importing that module runs the
-# connector registry (connectors/__init__.py), and syncd's core must not depend on it.
-
-
-def describe(url: str | sa.URL) -> str:
-    """A password-free name for the store: ``SQLite database /var/lib/...`` or server and db."""
-    try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
-        return "a database with an unparseable url"
-    if parsed.get_backend_name() == "sqlite":
-        return f"SQLite database {parsed.database or ':memory:'}"
-    where = parsed.host or "localhost"
-    if parsed.port:
-        where += f":{parsed.port}"
-    text = f"{parsed.get_backend_name()} server {where}"
-    return text + f", database {parsed.database}" if parsed.database else text
-
-
-def driver_message(error: BaseException, secret: str | None) -> str:
-    """The driver's first line, without SQL text, bound values or the password."""
-    original = error.orig if isinstance(error, sa.exc.DBAPIError) else error
-    lines = str(original).strip().splitlines()
-    text = lines[0] if lines else type(original).__name__
-    return (text.replace(secret, "***") if secret else text)[:300]
 
 
 def create_store_engine(url: str) -> sa.Engine:
@@ -129,7 +104,7 @@ def guard(url: str, doing: str) -> Iterator[None]:
     try:
         yield
     except (sa.exc.DBAPIError, sa.exc.TimeoutError) as error:
-        detail = driver_message(error, sa.make_url(url).password)
+        detail = driver_message(error, secrets=(sa.make_url(url).password,))
         where = describe(url)
         if _is_connection_problem(error):
             message = (

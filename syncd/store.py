@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from syncd import _store_batch as batch
 from syncd import _store_db as db
 from syncd import _store_mail as mail_sql
+from syncd._dburl import describe
 from syncd._store_rows import (
     AuditEntry,
     AuditRow,
@@ -78,7 +79,7 @@ class StateStore:
     @property
     def name(self) -> str:
         """A password-free description of the store, for messages and ``doctor``."""
-        return db.describe(self._url)
+        return describe(self._url)
 
     @property
     def engine(self) -> sa.Engine:
