@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from tests.smtp_server import Recorder, Server, running
+
 PG_ADMIN_URL = os.environ.get(
     "SYNCD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -84,3 +86,16 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """A fresh database on each backend in turn: the contract-suite fixture."""
     name = {"sqlite": "sqlite_url", "postgres": "pg_url", "mariadb": "mariadb_url"}[request.param]
     return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def quick_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real bcrypt hashes at the lowest cost (4 rounds, not 12), to keep the suite fast."""
+    monkeypatch.setattr("syncd.passwords.BCRYPT_ROUNDS", 4)
+
+
+@pytest.fixture
+def smtp() -> Iterator[Server]:
+    """A real SMTP server (aiosmtpd, AUTH offered without TLS) on a free loopback port."""
+    with running(Recorder()) as server:
+        yield server

@@ -16,7 +16,7 @@ from syncd.passwords import verify_password
 from syncd.wiring import open_services
 from tests.gt_env import GtEnv, gt_env
 from tests.mail_env import FAST_RETRY, Clock, received, smtp_section
-from tests.smtp_server import Recorder, Server, free_port, running
+from tests.smtp_server import Server, free_port
 
 LOGINS = {
     "1": "biuro@zuraw.pl",
@@ -25,18 +25,7 @@ LOGINS = {
     "6": "kontrola@kontrolna.pl",
 }
 
-
-@pytest.fixture(autouse=True)
-def quick_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real bcrypt hashes at the lowest cost (4 rounds, not 12), to keep the suite fast."""
-    monkeypatch.setattr("syncd.passwords.BCRYPT_ROUNDS", 4)
-
-
-@pytest.fixture
-def smtp() -> Iterator[Server]:
-    """A plain SMTP server with AUTH on a free loopback port."""
-    with running(Recorder()) as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("quick_bcrypt")
 
 
 @pytest.fixture

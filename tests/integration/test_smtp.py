@@ -8,7 +8,6 @@ import email.policy
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -67,13 +66,6 @@ def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
 
 def client_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(certificate[0]))
-
-
-@pytest.fixture
-def smtp() -> Iterator[Server]:
-    """A plain SMTP server (AUTH offered without TLS) on a free loopback port."""
-    with running(Recorder()) as server:
-        yield server
 
 
 def message(to: str, number: int = 1) -> EmailMessage:

@@ -11,22 +11,11 @@ import pytest
 from syncd.passwords import verify_password
 from tests.gt_env import ERP_BLOCK_REASON, GtEnv, gt_env
 from tests.mail_env import received, smtp_section
-from tests.smtp_server import Recorder, Server, running
+from tests.smtp_server import Server
 
 TYPED = "Zażółć-Gęślą-77"  # what a salesperson typed for the customer
 
-
-@pytest.fixture(autouse=True)
-def quick_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real bcrypt hashes at the lowest cost (4 rounds, not 12), to keep the suite fast."""
-    monkeypatch.setattr("syncd.passwords.BCRYPT_ROUNDS", 4)
-
-
-@pytest.fixture
-def smtp() -> Iterator[Server]:
-    """A plain SMTP server with AUTH on a free loopback port."""
-    with running(Recorder()) as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("quick_bcrypt")
 
 
 @pytest.fixture
