@@ -9,46 +9,104 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from syncd.model import SourceContractor
 
 
 @dataclass(frozen=True, slots=True)
-class SourceInfo:
-    """What ``doctor`` reports about a source."""
+class SourceCheck:
+    """What ``doctor`` reports about a source, whatever its kind.
 
-    feature_exists: bool
+    ``problems`` make the check fail; each one names the table, column or setting and says
+    what to do. ``facts`` are shown as they are (versions, optional columns, the feature's
+    spellings). ``in_scope`` is the number of contractors a cycle would read.
+    """
+
     in_scope: int
-    notes: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContractorFacts:
+    """The ERP's facts about one contractor, in or out of scope (what ``explain`` shows).
+
+    ``scope`` is a sentence saying why it is or is not in scope and, when not, what to change
+    in the ERP. ``details`` are the kind's own facts as (label, value) pairs in display order,
+    e.g. ``("features", "b2b, vip")`` or ``("kh_Rodzaj", "2 (customer)")``.
+    """
+
+    key: str
+    symbol: str
+    name: str | None
+    email: str | None
+    erp_blocked: bool
+    in_scope: bool
+    scope: str
+    details: tuple[tuple[str, str], ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "symbol": self.symbol,
+            "name": self.name,
+            "email": self.email,
+            "erp_blocked": self.erp_blocked,
+            "in_scope": self.in_scope,
+            "scope": self.scope,
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One table (and its likely columns) that ``doctor --discover`` offers for a setting."""
+
+    setting: str  # the YAML key it could fill, e.g. "source.tables.feature_link"
+    table: str
+    columns: tuple[str, ...]
+    why: str  # how it was found: "name matches %Cech%", "foreign key to Podmioty.Id"
 
 
 class Source(Protocol):
-    """An ERP, read-only."""
+    """An ERP, read-only. Built by the registry with ``from_config(section)``."""
 
-    def check(self) -> SourceInfo:
-        """Connect, check that the feature exists and count the contractors in scope.
+    def check(self) -> SourceCheck:
+        """Connect, check every table, column and setting the kind needs, count the scope.
 
-        Raises ``SourceUnavailable`` when the ERP cannot be reached or read.
+        Raises ``SourceUnavailable`` when the ERP cannot be reached or read at all; a
+        missing table, column or feature is a ``problem`` in the result, not an exception.
         """
 
     def contractors(self, keys: Collection[str] | None = None) -> Iterator[SourceContractor]:
-        """Stream every in-scope contractor (or only ``keys``), in a constant number of queries.
+        """Stream every in-scope contractor (or only ``keys``), ordered by key, in a constant
+        number of queries.
 
         Raises ``SourceUnavailable``, possibly after some rows were yielded: a caller must
         then discard what it read, never treat the missing rows as removed.
         """
 
-    def describe(self, ident: str) -> dict[str, Any] | None:
+    def describe(self, ident: str) -> ContractorFacts | None:
         """The ERP's facts about one contractor, whatever its scope (for ``explain``).
 
-        ``ident`` is the contractor id or its symbol. Returns at least ``key``, ``symbol``,
-        ``in_scope`` (bool) and ``scope`` (a sentence saying why it is or is not in scope),
-        or None when the ERP has no such contractor. Raises ``SourceUnavailable``.
+        ``ident`` is the contractor id or its symbol; None when the ERP has no such
+        contractor. Raises ``SourceUnavailable``.
         """
 
     def close(self) -> None:
         """Release connections. Never raises."""
+
+
+@runtime_checkable
+class Discovering(Protocol):
+    """A source whose table names may have to be found in the customer's database."""
+
+    def discover(self) -> list[Candidate]:
+        """Catalogue queries only: candidate tables and columns for each configurable name.
+
+        Raises ``SourceUnavailable``.
+        """
 
 
 @dataclass(frozen=True, slots=True)

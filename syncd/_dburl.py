@@ -1,6 +1,6 @@
 """Naming a database and quoting its driver without ever showing a password.
 
-Shared by the state store (``syncd._store_db``) and the SQL connectors
+Shared by the state store (``syncd.store._db``) and the SQL connectors
 (``connectors._sql``); it lives in ``syncd`` because the store must not import the
 ``connectors`` package, whose ``__init__`` loads every connector.
 """

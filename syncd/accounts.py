@@ -3,7 +3,7 @@
 Every action that changes an account takes the cycle lease first, so it never interleaves
 with a cycle or the mailer; writes the portal first, then, in one state-store transaction,
 the binding, an audit entry naming the ``actor`` and the mail it causes; and then sends that
-mail at once (``syncd.mailer.deliver_due`` for this contractor only, under the same lease).
+mail at once (``syncd.mail.deliver_due`` for this contractor only, under the same lease).
 A block made here is a *support* block: the binding keeps its reason and no sync lifts it.
 """
 
@@ -14,16 +14,17 @@ from datetime import timedelta
 from typing import Any
 
 from connectors.base import UpdateAccount
+from syncd import lookup
 from syncd._search import search
 from syncd.cycle import LEASE_TTL
-from syncd.errors import RecordError
+from syncd.errors import RecordError, UnknownContractor
 from syncd.lease import Lease
-from syncd.mail_render import PASSWORD_TEMPLATES
-from syncd.mailer import MailerOptions, MailReport, deliver_due
+from syncd.mail import MailerOptions, MailReport, deliver_due
+from syncd.mail.render import PASSWORD_TEMPLATES
+from syncd.mail.transports import MailTransport
 from syncd.model import AccountStatus
 from syncd.passwords import check_typed_password
 from syncd.store import AuditEntry, Binding, MailEntry
-from syncd.transports import MailTransport
 from syncd.wiring import Services
 
 
@@ -61,18 +62,11 @@ class Support:
     def resolve(self, ident: str) -> Binding:
         """The binding of a contractor id, symbol or login; ``RecordError`` when none."""
         store = self.services.store
-        ident = ident.strip()
-        found = store.binding(ident)
-        if found is None and "@" in ident:
-            found = store.find_binding_by_login(ident.lower())
-        if found is None:
-            wanted = ident.casefold()
-            symbols = [
-                b
-                for b in store.load_bindings().values()
-                if str(b.fields.get("symbol") or "").casefold() == wanted
-            ]
-            found = symbols[0] if len(symbols) == 1 else None
+        try:
+            key, _ = lookup.resolve(ident, source=None, store=store)
+        except UnknownContractor:
+            key = None
+        found = store.binding(key) if key is not None else None
         if found is None:
             message = (
                 f"no portal account for {ident!r}: give a contractor id, symbol or login "

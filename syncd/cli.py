@@ -13,19 +13,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import structlog
+from typing import TYPE_CHECKING
 
 from syncd import __version__, support_cli
-from syncd import log as logsetup
-from syncd._render import dump_json, print_result
-from syncd.config import Config, describe, load_config
-from syncd.cycle import CycleRequest, run_cycle
 from syncd.errors import ConfigError, ExitCode, SyncdError, UnavailableError
-from syncd.mailer import check_templates, mail_after_sync
-from syncd.wiring import open_services
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    from syncd.config import Config
+
+# Only argparse and the error classes are imported above: ``syncd --help`` must not load
+# pydantic, SQLAlchemy or a connector. Each command imports what it uses.
 
 
 def _actor() -> str:
@@ -50,9 +47,19 @@ def _parser() -> argparse.ArgumentParser:
     shared.add_argument("--json", action="store_true", help="one JSON document on stdout")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("check-config", parents=[shared], help="validate the configuration")
-    commands.add_parser(
+    check = commands.add_parser("check-config", parents=[shared], help="validate the configuration")
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also check the queries, tables and features against the live ERP",
+    )
+    doctor = commands.add_parser(
         "doctor", parents=[shared], help="connect to ERP, portal and state store; count scope"
+    )
+    doctor.add_argument(
+        "--discover",
+        action="store_true",
+        help="list candidate tables and columns for what the config must name (nexo)",
     )
     for name, text in (("plan", "dry run: what a cycle would do"), ("sync", "one cycle now")):
         sub = commands.add_parser(name, parents=[shared], help=text)
@@ -60,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
             "--contractor",
             action="append",
             metavar="K",
-            help="only this contractor (ERP id); may be repeated",
+            help="only this contractor (ERP id, symbol or login); may be repeated",
         )
         sub.add_argument("--full", action="store_true", help="compare with the portal's listing")
         sub.add_argument(
@@ -73,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("status", parents=[shared], help="last cycle, counts, conflicts, health")
     demo = commands.add_parser("demo", parents=[shared], help="build an embedded demo and sync it")
     demo.add_argument("directory", nargs="?", default="demo", metavar="DIR")
+    demo.add_argument(
+        "--source",
+        default="subiekt_gt",
+        choices=["subiekt_gt", "subiekt_nexo", "sql"],
+        help="which kind of ERP the demo builds (default: subiekt_gt)",
+    )
     commands.add_parser(
         "run", help="the daemon, in the foreground (systemd Type=notify); logs on stdout"
     )
@@ -83,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code of spec section 4."""
     args = _parser().parse_args(argv)
+    from syncd import log as logsetup
+
     logsetup.configure(stream=sys.stderr, level=args.log_level)
     try:
         return int(_dispatch(args))
@@ -100,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_config_error(error: ConfigError, *, as_json: bool) -> None:
+    from syncd._render import dump_json
+
     if as_json:
         dump_json({"valid": False, "errors": error.problems}, sys.stdout)
     print(f"syncd: {error}", file=sys.stderr)
@@ -110,6 +127,8 @@ def _print_config_error(error: ConfigError, *, as_json: bool) -> None:
 
 
 def _load(args: argparse.Namespace) -> Config:
+    from syncd.config import load_config
+
     return load_config(args.config)
 
 
@@ -118,8 +137,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "demo":
         from syncd.demo import run_demo
 
-        return run_demo(Path(args.directory), as_json=args.json, out=sys.stdout)
+        return run_demo(Path(args.directory), source=args.source, as_json=args.json, out=sys.stdout)
     if command == "run":
+        from syncd import log as logsetup
         from syncd.daemon import run_daemon
 
         # journald stores stdout: JSON lines there, a readable console on a terminal.
@@ -127,7 +147,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_daemon(args.config)
     config = _load(args)
     if command == "check-config":
-        return _check_config(config, as_json=args.json)
+        return _check_config(config, as_json=args.json, online=args.online)
     if command in ("plan", "sync"):
         return _cycle(config, args, dry_run=command == "plan")
     if command == "explain":
@@ -141,17 +161,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "doctor":
         from syncd.doctor import doctor
 
-        return doctor(config, as_json=args.json, out=sys.stdout)
+        return doctor(config, as_json=args.json, out=sys.stdout, discover_names=args.discover)
     if command in support_cli.COMMANDS:
         return support_cli.run(config, args, out=sys.stdout)
     raise AssertionError(command)
 
 
-def _check_config(config: Config, *, as_json: bool) -> int:
-    from syncd.wiring import check_kinds
+def _check_config(config: Config, *, as_json: bool, online: bool) -> int:
+    from syncd._render import dump_json
+    from syncd.config import describe
+    from syncd.mail import check_templates
 
-    check_kinds(config)
     check_templates(config)
+    if online:
+        from syncd.doctor import check_source_online
+
+        check_source_online(config)
     if as_json:
         dump_json({"valid": True, "path": str(config.path), "config": describe(config)}, sys.stdout)
     else:
@@ -160,15 +185,24 @@ def _check_config(config: Config, *, as_json: bool) -> int:
 
 
 def _cycle(config: Config, args: argparse.Namespace, *, dry_run: bool) -> int:
-    request = CycleRequest(
-        dry_run=dry_run,
-        only_keys=frozenset(args.contractor) if args.contractor else None,
-        full=args.full,
-        allow_removals=args.allow_removals,
-        trigger="cli",
-        actor=_actor(),
-    )
+    from syncd import lookup
+    from syncd._render import dump_json, print_result
+    from syncd.cycle import CycleRequest, run_cycle
+    from syncd.mail import mail_after_sync
+    from syncd.wiring import open_services
+
     with open_services(config) as services:
+        only = None
+        if args.contractor:
+            only = lookup.resolve_all(args.contractor, source=services.source, store=services.store)
+        request = CycleRequest(
+            dry_run=dry_run,
+            only_keys=only,
+            full=args.full,
+            allow_removals=args.allow_removals,
+            trigger="cli",
+            actor=_actor(),
+        )
         result = run_cycle(services, request)
         mail = None if dry_run else mail_after_sync(services, result.exit_code)
     if args.json:

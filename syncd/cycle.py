@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -149,7 +148,7 @@ def _plan(
 def run_cycle(services: Services, request: CycleRequest) -> CycleResult:
     """Run one cycle (or, with ``dry_run``, only plan it). Never raises UnavailableError:
     an outage becomes exit code 4 with the reason in ``error``."""
-    run_id = uuid.uuid4().hex[:12]
+    run_id = services.run_ids()
     structlog.contextvars.bind_contextvars(run_id=run_id)
     started = time.monotonic()
     result = CycleResult(run_id)

@@ -1,7 +1,8 @@
 """``syncd demo``: an embedded demo on SQLite files, to see a whole cycle in one command.
 
-It builds a Subiekt GT-shaped ERP with a few dozen Polish contractors (some with the messy
-data real ERPs hold), writes a configuration that points at it, a SQLite portal and a
+It builds an ERP of the chosen kind (Subiekt GT by default, ``--source subiekt_nexo`` or
+``sql``) with the same few dozen Polish contractors (some with the messy data real ERPs
+hold), writes a configuration that points at it, a SQLite portal and a
 SQLite state store, with mail written to files, then runs ``plan`` and ``sync`` on it and
 sends the activation mail (one ``.eml`` file each in ``outbox/``).
 Running it again starts from scratch: the demo's databases are rebuilt every time.
@@ -11,14 +12,16 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+import yaml
 
 from syncd._render import dump_json, print_result
 from syncd.config import load_config
 from syncd.cycle import CycleRequest, run_cycle
 from syncd.demo_data import build_demo_erp
 from syncd.errors import ExitCode
-from syncd.mailer import mail_after_sync
+from syncd.mail import mail_after_sync
 from syncd.wiring import open_services
 
 CONFIG_TEMPLATE = """\
@@ -26,10 +29,7 @@ CONFIG_TEMPLATE = """\
 # config.example.yaml at the top of the source tree.
 state:
   url: sqlite:///{dir}/state.db
-source:
-  kind: subiekt_gt
-  url: sqlite:///{dir}/erp.db
-  feature: b2b
+{source}
 portal:
   kind: sql
   url: sqlite:///{dir}/portal.db
@@ -46,23 +46,31 @@ safety:
 """
 
 
-def build_demo(directory: Path) -> Path:
-    """Create (or re-create) the demo's files in ``directory``; returns the config's path."""
+def build_demo(directory: Path, source: str = "subiekt_gt") -> Path:
+    """Create (or re-create) the demo's files in ``directory`` with an ERP of kind ``source``;
+    returns the config's path."""
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("erp.db", "portal.db", "state.db", "state.db-wal", "state.db-shm"):
         (directory / name).unlink(missing_ok=True)
     shutil.rmtree(directory / "outbox", ignore_errors=True)
     (directory / "outbox").mkdir()
-    build_demo_erp(f"sqlite:///{directory / 'erp.db'}")
+    section = build_demo_erp(source, f"sqlite:///{directory / 'erp.db'}")
     config_path = directory / "config.yaml"
-    config_path.write_text(CONFIG_TEMPLATE.format(dir=directory), encoding="utf-8")
+    text = CONFIG_TEMPLATE.format(dir=directory, source=_yaml_section("source", section))
+    config_path.write_text(text, encoding="utf-8")
+    config_path.chmod(0o600)
     return config_path
 
 
-def run_demo(directory: Path, *, as_json: bool, out: TextIO) -> int:
+def _yaml_section(name: str, values: dict[str, Any]) -> str:
+    shown = {k: v for k, v in values.items() if v is not None}
+    return yaml.safe_dump({name: shown}, allow_unicode=True, sort_keys=False).rstrip()
+
+
+def run_demo(directory: Path, *, source: str = "subiekt_gt", as_json: bool, out: TextIO) -> int:
     """Build the demo, then show ``plan`` and run ``sync`` on it."""
-    config_path = build_demo(directory)
+    config_path = build_demo(directory, source)
     config = load_config(config_path)
     with open_services(config) as services:
         planned = run_cycle(services, CycleRequest(dry_run=True, actor="demo"))

@@ -1,6 +1,8 @@
-"""The demo ERP: a small Subiekt GT-shaped SQLite database with realistic, messy contractors.
+"""The demo ERP's contractors: a few dozen realistic, messy ones, the same for every kind.
 
-``syncd demo`` syncs it into a demo portal, so it shows off every rule at once: about thirty
+``syncd demo`` writes them into an ERP of the chosen kind through that kind's fake
+(``connectors/<kind>/fake.py``) and syncs it into a demo portal, so it shows off every
+rule at once: about thirty
 contractors tagged ``b2b`` (spelled ``b2b``, ``B2B`` and `` b2b ``), and on purpose the
 mess real ERPs hold: an upper-case e-mail with spaces, two addresses in one field, a
 missing and an invalid e-mail, two contractors sharing an e-mail, NIPs with dashes and a
@@ -12,15 +14,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from connectors._sql import make_engine
-from syncd.gtfake import (
-    KIND_BOTH,
-    KIND_CUSTOMER,
-    KIND_SUPPLIER,
-    GtContact,
-    GtWriter,
-    create_gt_schema,
-)
+from connectors.fake import FakeContact, FakeContractor, FakeSalesperson
 
 PRICE_NAMES = ["Detaliczna", "Hurtowa", "Dystrybutor", "Specjalna", "Eksportowa"]
 
@@ -120,85 +114,85 @@ _COMPANIES: list[tuple[str, str, str | None, str | None, str, str]] = [
      "ul. Przemysłowa|4|05-800|Pruszków", "0|brak|1|b2b"),
 ]  # fmt: skip
 
-_CONTACTS: dict[str, list[GtContact]] = {
+_CONTACTS: dict[str, list[FakeContact]] = {
     "HURT-ZUR": [
-        GtContact("Magdalena", "Wójcik", email="m.wojcik@zuraw.com.pl", phone="22 621 44 10",
-                  position="Kierownik zakupów", primary=True),
-        GtContact("Grzegorz", "Brzęczyszczykiewicz", mobile="601 234 567", position="Magazyn"),
-        GtContact("Tomasz", "Stary", email="t.stary@zuraw.com.pl", blocked=True),
+        FakeContact("Magdalena", "Wójcik", email="m.wojcik@zuraw.com.pl", phone="22 621 44 10",
+                    position="Kierownik zakupów", primary=True),
+        FakeContact("Grzegorz", "Brzęczyszczykiewicz", phone="601 234 567", position="Magazyn"),
     ],
-    "KRAK-BUD": [GtContact("Katarzyna", "Ślusarczyk", email="k.slusarczyk@krakbud.pl",
-                           phone="12 411 22 33", position="Zaopatrzeniowiec", primary=True)],
-    "GDA-MOR": [GtContact("Paweł", "Kołodziej", phone="58 301 00 00", position="Prezes")],
+    "KRAK-BUD": [FakeContact("Katarzyna", "Ślusarczyk", email="k.slusarczyk@krakbud.pl",
+                             phone="12 411 22 33", position="Zaopatrzeniowiec", primary=True)],
+    "GDA-MOR": [FakeContact("Paweł", "Kołodziej", phone="58 301 00 00", position="Prezes")],
     "KAT-STAL": [
-        GtContact("Jolanta", "Żak", email="j.zak@stalbud.com.pl", position="Księgowość"),
-        GtContact("Marek", "Dąbrowski", email="m.dabrowski@stalbud.com.pl", primary=True),
+        FakeContact("Jolanta", "Żak", email="j.zak@stalbud.com.pl", position="Księgowość"),
+        FakeContact("Marek", "Dąbrowski", email="m.dabrowski@stalbud.com.pl", primary=True),
     ],
 }  # fmt: skip
 
 
-def build_demo_erp(url: str) -> None:
-    """Create the GT tables in the (new, empty) database at ``url`` and fill in the demo."""
-    engine = make_engine(url)
-    try:
-        create_gt_schema(engine)
-        with engine.begin() as conn:
-            _fill(GtWriter(conn))
-    finally:
-        engine.dispose()
+_DISCOUNTS = {"brak": Decimal(0), "stały": Decimal(5), "promocja": Decimal("7.5"),
+              "dystrybutor": Decimal(15)}  # fmt: skip
+_OWNERS = {
+    1: FakeSalesperson("Agnieszka", "Zielińska", "a.zielinska@hurtownia-demo.pl"),
+    2: FakeSalesperson("Michał", "Łukaszewicz", "m.lukaszewicz@hurtownia-demo.pl"),
+    3: FakeSalesperson("Bożena", "Kowalczyk", None),
+}
 
 
-def _fill(w: GtWriter) -> None:
-    w.set_price_names(PRICE_NAMES)
-    for name in ("b2b", "B2B", " b2b ", "VIP", "eksport"):
-        w.add_feature(name)
-    discounts = {
-        "brak": None,
-        "stały": w.add_discount("Stały klient", Decimal("5")),
-        "promocja": w.add_discount("Promocja wiosenna", Decimal("7.5")),
-        "dystrybutor": w.add_discount("Dystrybutor", Decimal("15")),
-    }
-    owners = {
-        1: w.add_salesperson("Agnieszka", "Zielińska", "a.zielinska@hurtownia-demo.pl"),
-        2: w.add_salesperson("Michał", "Łukaszewicz", "m.lukaszewicz@hurtownia-demo.pl"),
-        3: w.add_salesperson("Bożena", "Kowalczyk", None),
-    }
-    w.add_country("Polska", "PL")
-    germany = w.add_country("Niemcy", "DE")
-    czechia = w.add_country("Czechy", "CZ")
+def demo_contractors() -> list[FakeContractor]:
+    """The demo's contractors, said once for every source kind (ids 101.., then 201..204)."""
+    found = []
     for number, (symbol, name, email, nip, address, terms) in enumerate(_COMPANIES, start=101):
         street, house, postcode, city = address.split("|")
         price, rebate, owner, tag = terms.split("|")
         number_part, _, flat = house.partition("/")
-        w.add_contractor(
-            number, symbol, name, email=email, nip=nip, phone=f"{number % 50 + 12} 4{number} 00",
+        found.append(FakeContractor(
+            number, symbol, name, email=email, tax_id=nip, phone=f"{number % 50 + 12} 4{number} 00",
             street=street, house=number_part, flat=flat or None, postcode=postcode, city=city,
-            price=int(price) or None, discount_id=discounts[rebate], owner_id=owners[int(owner)],
-            kind=KIND_SUPPLIER if symbol.startswith("DOS-") else KIND_CUSTOMER,
-            blocked=symbol == "RAD-SKO", features=[tag] if tag else [],
-            contacts=_CONTACTS.get(symbol, []),
-        )  # fmt: skip
-    # A private person (name from first and last name), a customer that is also a supplier,
-    # and two foreign customers.
-    w.add_contractor(
-        201, "KOWALSKA-J", "Janina Kowalska", person=True, first_name="Janina",
-        last_name="Kowalska", email="janina.kowalska@poczta.onet.pl", nip=None,
-        street="ul. Kwiatowa", house="5", postcode="05-500", city="Piaseczno", price=1,
-        owner_id=owners[1], features=["b2b"],
-    )  # fmt: skip
-    w.add_contractor(
-        202, "WIELK-HURT", "Wielkopolska Hurtownia Spożywcza Sp. z o.o.",
-        email="hurt@whs.pl", nip="PL 782-00-11-236", street="ul. Obornicka", house="229",
-        postcode="60-650", city="Poznań", price=3, kind=KIND_BOTH,
-        discount_id=discounts["dystrybutor"], owner_id=owners[2], features=["B2B", "VIP"],
-    )  # fmt: skip
-    w.add_contractor(
-        203, "DE-MUELLER", "Müller & Söhne GmbH", email="einkauf@mueller-soehne.de",
-        nip="DE811907980", street="Hauptstraße", house="17", postcode="10115", city="Berlin",
-        country_id=germany, price=5, owner_id=owners[3], features=["b2b", "eksport"],
-    )  # fmt: skip
-    w.add_contractor(
-        204, "CZ-NOVAK", "Novák a syn s.r.o.", email="obchod@novak-syn.cz", nip="CZ25596641",
-        street="Náměstí Míru", house="8", postcode="120 00", city="Praha", country_id=czechia,
-        price=5, owner_id=owners[3], features=["b2b", "eksport"],
-    )  # fmt: skip
+            price_level=PRICE_NAMES[int(price) - 1] if int(price) else None,
+            discount=_DISCOUNTS[rebate], salesperson=_OWNERS[int(owner)],
+            customer=not symbol.startswith("DOS-"), blocked=symbol == "RAD-SKO",
+            features=(tag,) if tag else (), contacts=tuple(_CONTACTS.get(symbol, ())),
+        ))  # fmt: skip
+    # A private person, a customer that is also a supplier, and two foreign customers.
+    found += [
+        FakeContractor(
+            201, "KOWALSKA-J", "Janina Kowalska", email="janina.kowalska@poczta.onet.pl",
+            street="ul. Kwiatowa", house="5", postcode="05-500", city="Piaseczno",
+            price_level=PRICE_NAMES[0], salesperson=_OWNERS[1], features=("b2b",),
+        ),
+        FakeContractor(
+            202, "WIELK-HURT", "Wielkopolska Hurtownia Spożywcza Sp. z o.o.",
+            email="hurt@whs.pl", tax_id="PL 782-00-11-236", street="ul. Obornicka", house="229",
+            postcode="60-650", city="Poznań", price_level=PRICE_NAMES[2],
+            discount=_DISCOUNTS["dystrybutor"], salesperson=_OWNERS[2], features=("B2B", "VIP"),
+        ),
+        FakeContractor(
+            203, "DE-MUELLER", "Müller & Söhne GmbH", email="einkauf@mueller-soehne.de",
+            tax_id="DE811907980", street="Hauptstraße", house="17", postcode="10115",
+            city="Berlin", country="Niemcy", price_level=PRICE_NAMES[4], salesperson=_OWNERS[3],
+            features=("b2b", "eksport"),
+        ),
+        FakeContractor(
+            204, "CZ-NOVAK", "Novák a syn s.r.o.", email="obchod@novak-syn.cz",
+            tax_id="CZ25596641", street="Náměstí Míru", house="8", postcode="120 00",
+            city="Praha", country="Czechy", price_level=PRICE_NAMES[4], salesperson=_OWNERS[3],
+            features=("b2b", "eksport"),
+        ),
+    ]  # fmt: skip
+    return found
+
+
+def build_demo_erp(kind: str, url: str) -> dict[str, object]:
+    """Create an ERP of ``kind`` in the (new, empty) database at ``url``, fill in the demo,
+    and return the ``source`` section that reads it."""
+    from connectors import SOURCES
+
+    fake = SOURCES[kind].load_fake()(url)
+    try:
+        fake.create()
+        fake.add(demo_contractors())
+        section: dict[str, object] = fake.source_config("b2b")
+    finally:
+        fake.close()
+    return section

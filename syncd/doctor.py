@@ -8,11 +8,13 @@ are migrated or created when missing, exactly as the first cycle would.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any, TextIO
 
+from connectors.base import Candidate, Discovering, SourceCheck
 from syncd._render import dump_json
 from syncd.config import Config
-from syncd.errors import ExitCode, SyncdError, UnavailableError
+from syncd.errors import ConfigError, ExitCode, SyncdError, UnavailableError
 from syncd.wiring import make_portal, make_source, make_transport, open_store
 
 
@@ -26,23 +28,26 @@ def _state(config: Config) -> str:
     return f"{store.name}: schema up to date, {total} bound account(s)"
 
 
-def _source(config: Config) -> str:
+def check_source_online(config: Config) -> SourceCheck:
+    """Check the ERP against the configuration: tables, columns, queries, the feature.
+
+    Problems (a table that is not where the config says, a misspelt alias, a query the
+    database refuses) are configuration errors: ``ConfigError``, exit 2. An ERP that cannot
+    be reached raises ``SourceUnavailable`` (exit 4).
+    """
     source = make_source(config)
     try:
-        info = source.check()
+        result = source.check()
     finally:
         source.close()
-    feature = config.source.feature
-    if not info.feature_exists:
-        message = (
-            f"the feature {feature!r} does not exist in the ERP: create it (cecha kontrahenta) "
-            "and tag the contractors that should have portal accounts, or fix source.feature"
-        )
-        raise SyncdError(message)
-    notes = "; ".join(info.notes)
-    return f"feature {feature!r} found, {info.in_scope} contractor(s) in scope" + (
-        f" ({notes})" if notes else ""
-    )
+    if result.problems:
+        raise ConfigError(list(result.problems))
+    return result
+
+
+def _source(config: Config) -> str:
+    result = check_source_online(config)
+    return f"{config.source.kind}: " + "; ".join(result.facts or (f"{result.in_scope} in scope",))
 
 
 def _portal(config: Config) -> str:
@@ -51,7 +56,7 @@ def _portal(config: Config) -> str:
         portal.ensure_ready()
     finally:
         portal.close()
-    return f"{config.portal.kind.value} portal reachable, tables ready"
+    return f"{config.portal.kind} portal reachable, tables ready"
 
 
 def _mail(config: Config) -> str:
@@ -68,8 +73,20 @@ CHECKS: tuple[tuple[str, Callable[[Config], str]], ...] = (
 )
 
 
-def doctor(config: Config, *, as_json: bool, out: TextIO) -> int:
-    """Run every check; exit 4 if something is unreachable, 1 if something is wrong."""
+def discover(config: Config) -> list[Candidate]:
+    """``doctor --discover``: candidate tables and columns for what the config must name."""
+    source = make_source(config)
+    try:
+        if not isinstance(source, Discovering):
+            return []
+        return source.discover()
+    finally:
+        source.close()
+
+
+def doctor(config: Config, *, as_json: bool, out: TextIO, discover_names: bool = False) -> int:
+    """Run every check; exit 4 if something is unreachable, 2 if the configuration does not
+    fit the ERP, 1 if something else is wrong. ``discover_names`` adds the candidates."""
     results: list[dict[str, Any]] = []
     code = ExitCode.OK
     for name, check in CHECKS:
@@ -78,13 +95,42 @@ def doctor(config: Config, *, as_json: bool, out: TextIO) -> int:
         except UnavailableError as error:
             results.append({"check": name, "ok": False, "detail": str(error)})
             code = ExitCode.UNAVAILABLE
+        except ConfigError as error:
+            results.append({"check": name, "ok": False, "detail": "; ".join(error.problems)})
+            code = max(code, ExitCode.CONFIG)
         except SyncdError as error:
             results.append({"check": name, "ok": False, "detail": str(error)})
             code = max(code, ExitCode.RECORDS_FAILED)
+    candidates: list[Candidate] | None = None
+    if discover_names:
+        try:
+            candidates = discover(config)
+        except UnavailableError as error:
+            results.append({"check": "discover", "ok": False, "detail": str(error)})
+            code = ExitCode.UNAVAILABLE
     if as_json:
-        dump_json({"ok": code == ExitCode.OK, "checks": results}, out)
+        document: dict[str, Any] = {"ok": code == ExitCode.OK, "checks": results}
+        if candidates is not None:
+            document["candidates"] = [asdict(c) for c in candidates]
+        dump_json(document, out)
     else:
         for result in results:
             mark = "ok  " if result["ok"] else "FAIL"
             out.write(f"[{mark}] {result['check']}: {result['detail']}\n")
+        if candidates is not None:
+            _print_candidates(config, candidates, out)
     return int(code)
+
+
+def _print_candidates(config: Config, candidates: list[Candidate], out: TextIO) -> None:
+    if not candidates:
+        out.write(f"\ndiscover: source kind {config.source.kind} has no names to discover\n")
+        return
+    out.write("\nCandidates for the names the configuration must give:\n")
+    setting = None
+    for candidate in candidates:
+        if candidate.setting != setting:
+            setting = candidate.setting
+            out.write(f"  {setting}:\n")
+        columns = ", ".join(candidate.columns)
+        out.write(f"      {candidate.table} ({columns})  [{candidate.why}]\n")

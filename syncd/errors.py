@@ -83,6 +83,20 @@ class LoginTaken(RecordError):
         super().__init__(key, message)
 
 
+class UnknownContractor(SyncdError):
+    """A command was given a contractor that neither the ERP nor syncd knows."""
+
+    exit_code = ExitCode.CONFIG  # bad input on the command line, as argparse exits 2
+
+    def __init__(self, ident: str) -> None:
+        self.ident = ident
+        message = (
+            f"neither the ERP nor syncd knows contractor {ident!r}: give a contractor id, its "
+            "symbol or the login of its account (`syncd accounts find` searches)"
+        )
+        super().__init__(message)
+
+
 class FatalError(SyncdError):
     """Retrying will not help: a bug or a corrupt store. Stop and call a developer."""
 

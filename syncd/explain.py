@@ -8,42 +8,29 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from syncd import lookup
 from syncd._plan_items import conflict_json
 from syncd._render import dump_json
 from syncd.config import Config
-from syncd.errors import ExitCode
+from syncd.errors import ExitCode, UnknownContractor
 from syncd.mapping import map_contractor
 from syncd.model import Conflict
 from syncd.plan import PlanOptions, make_plan, resolve_creates
 from syncd.wiring import Services, open_services
 
 
-def _resolve(services: Services, ident: str) -> tuple[str | None, dict[str, Any] | None]:
-    """The contractor key for an id, symbol or login, and the ERP's facts about it."""
-    if "@" in ident:
-        binding = services.store.find_binding_by_login(ident.strip().lower())
-        if binding is None:
-            return None, None
-        return binding.key, services.source.describe(binding.key)
-    facts = services.source.describe(ident.strip())
-    if facts is not None:
-        return str(facts["key"]), facts
-    return (ident.strip() if services.store.binding(ident.strip()) else None), None
-
-
-def collect(services: Services, ident: str) -> dict[str, Any] | None:
-    """The explain document, or None when neither the ERP nor syncd knows ``ident``."""
-    key, facts = _resolve(services, ident)
-    if key is None:
-        return None
+def collect(services: Services, ident: str) -> dict[str, Any]:
+    """The explain document. Raises ``UnknownContractor`` when neither the ERP nor syncd
+    knows ``ident`` (an id, a symbol or a login)."""
+    key, facts = lookup.resolve(ident, source=services.source, store=services.store)
     store = services.store
-    document: dict[str, Any] = {"key": key, "erp": facts}
+    document: dict[str, Any] = {"key": key, "erp": facts.as_json() if facts else None}
     if facts is None:
         document["scope"] = "the ERP has no such contractor (deleted?)"
     else:
-        document["scope"] = facts["scope"]
+        document["scope"] = facts.scope
     mapped: Any = None
-    if facts is not None and facts["in_scope"]:
+    if facts is not None and facts.in_scope:
         contractor = next(iter(services.source.contractors(keys=[key])), None)
         if contractor is not None:
             mapped = map_contractor(contractor)
@@ -112,17 +99,14 @@ def _planned(services: Services, key: str, mapped: Any) -> dict[str, Any]:
 
 def explain(config: Config, ident: str, *, as_json: bool, out: TextIO) -> int:
     with open_services(config) as services:
-        document = collect(services, ident)
-    if document is None:
-        message = (
-            f"neither the ERP nor syncd knows {ident!r}: give a contractor id, its symbol "
-            "or the login of its account"
-        )
-        if as_json:
-            dump_json({"error": message}, out)
-        else:
-            out.write(message + "\n")
-        return int(ExitCode.RECORDS_FAILED)
+        try:
+            document = collect(services, ident)
+        except UnknownContractor as error:
+            if as_json:
+                dump_json({"error": str(error)}, out)
+            else:
+                out.write(f"{error}\n")
+            return int(error.exit_code)
     if as_json:
         dump_json(document, out)
     else:
@@ -131,12 +115,14 @@ def explain(config: Config, ident: str, *, as_json: bool, out: TextIO) -> int:
 
 
 def _print(doc: dict[str, Any], out: TextIO) -> None:
-    erp = doc["erp"] or {}
-    out.write(f"contractor {doc['key']} {erp.get('symbol') or ''}\n")
-    out.write(
-        f"  ERP: e-mail {erp.get('email')!r}, features {erp.get('features')}, "
-        f"blocked {erp.get('erp_blocked')}\n"
-    )
+    erp = doc["erp"]
+    if erp is None:
+        out.write(f"contractor {doc['key']}\n  ERP: no such contractor\n")
+    else:
+        out.write(f"contractor {doc['key']} {erp['symbol']} {erp['name'] or ''}\n")
+        out.write(f"  ERP: e-mail {erp['email']!r}, blocked {erp['erp_blocked']}\n")
+        for label, value in erp["details"].items():
+            out.write(f"      {label}: {value}\n")
     out.write(f"  scope: {doc['scope']}\n")
     mapping = doc.get("mapping")
     if mapping and "conflict" in mapping:

@@ -19,10 +19,10 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
-from syncd._store_db import transaction
-from syncd._store_schema import lease
 from syncd.errors import LockUnavailable
 from syncd.store import StateStore
+from syncd.store._db import transaction
+from syncd.store.schema import lease
 
 
 def default_owner() -> str:

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from syncd._render import dump_json
+from syncd.clock import utcnow
 from syncd.config import Config
 from syncd.errors import ExitCode
 from syncd.store import RunRow, StateStore
-from syncd.wiring import open_store, utcnow
+from syncd.wiring import open_store
 
 HEALTHY_RUN_STATUSES = frozenset({"ok", "held"})
 FAILED_MAIL_SHOWN = 20  # the newest mails refused for good, with the server's answer

@@ -11,13 +11,13 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from syncd._render import dump_json
-from syncd.accounts import Support
-from syncd.config import Config
 from syncd.errors import ExitCode, PasswordRejected
-from syncd.wiring import open_services
+
+if TYPE_CHECKING:
+    from syncd.accounts import Support
+    from syncd.config import Config
 
 COMMANDS = frozenset({"accounts", "mail", "history"})
 MAIL_STATUSES = ("pending", "sent", "failed", "cancelled")
@@ -75,6 +75,10 @@ def add_commands(
 
 def run(config: Config, args: argparse.Namespace, *, out: TextIO) -> int:
     """Run one support command; errors propagate to ``syncd.cli.main`` for their exit code."""
+    from syncd._render import dump_json
+    from syncd.accounts import Support
+    from syncd.wiring import open_services
+
     typed = _read_password() if getattr(args, "password_stdin", False) else None
     actor = args.actor or args.default_actor()
     with open_services(config) as services:

@@ -1,24 +1,28 @@
-"""Builds the connectors, the state store and the clock a command needs from the config."""
+"""Builds the connectors, the state store and the clock a command needs from the config.
+
+It knows no kind's arguments: the registry (``connectors.SOURCES``/``PORTALS``) names each
+kind's class, and the class builds itself from its own config section (``from_config``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from connectors import PORTALS, SOURCES
-from connectors.base import Portal, Source
+from syncd.clock import new_run_id, utcnow
 from syncd.config import Config
-from syncd.errors import ConfigError
+from syncd.config.base import secret_value
 from syncd.store import StateStore
-from syncd.transports import FileTransport, MailTransport, SmtpTransport
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+if TYPE_CHECKING:
+    from connectors.base import Portal, Source
+    from syncd.mail.transports import MailTransport
 
 
 @dataclass(slots=True)
@@ -29,57 +33,28 @@ class Services:
     store: StateStore
     source: Source
     portal: Portal
-    clock: Callable[[], datetime]
-
-
-def _secret(value: object) -> str | None:
-    if value is None:
-        return None
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter()) if getter else str(value)
-
-
-def check_kinds(config: Config) -> None:
-    """Reject kinds the configuration accepts but this version does not build yet."""
-    problems = []
-    for section, kind, registry in (
-        ("source", config.source.kind.value, SOURCES),
-        ("portal", config.portal.kind.value, PORTALS),
-    ):
-        if kind not in registry:
-            available = ", ".join(sorted(registry))
-            problems.append(
-                f"{section}.kind: {kind!r} is not available in this version yet "
-                f"(available: {available})"
-            )
-    if problems:
-        raise ConfigError(problems)
+    clock: Callable[[], datetime] = utcnow
+    run_ids: Callable[[], str] = field(default=new_run_id)
 
 
 def make_source(config: Config) -> Source:
-    """The configured ERP connector."""
-    check_kinds(config)
-    factory = SOURCES[config.source.kind.value]
-    return factory(
-        _secret(config.source.url) or "",
-        feature=config.source.feature,
-        password=_secret(config.source.password),
-    )
+    """The configured ERP connector (its module, and so its driver, imported only now)."""
+    cls = SOURCES[config.source.kind].load_connector()
+    source: Source = cls.from_config(config.source)
+    return source
 
 
 def make_portal(config: Config, clock: Callable[[], datetime] = utcnow) -> Portal:
     """The configured portal connector."""
-    check_kinds(config)
-    factory = PORTALS[config.portal.kind.value]
-    return factory(
-        _secret(config.portal.url) or "", password=_secret(config.portal.password), clock=clock
-    )
+    cls = PORTALS[config.portal.kind].load_connector()
+    portal: Portal = cls.from_config(config.portal, clock=clock)
+    return portal
 
 
 def open_store(config: Config, clock: Callable[[], datetime] = utcnow) -> StateStore:
     """The state store, migrated to the current schema (migrations run on every start)."""
     url = config.state.url
-    password = _secret(config.state.password)
+    password = secret_value(config.state.password)
     if password is not None:
         url = make_url(url).set(password=password).render_as_string(hide_password=False)
     store = StateStore.open(url, clock=clock)
@@ -111,6 +86,8 @@ def open_services(config: Config, clock: Callable[[], datetime] = utcnow) -> Ite
 
 def make_transport(config: Config) -> MailTransport:
     """The configured mail transport: an SMTP server, or a directory of ``.eml`` files."""
+    from syncd.mail.transports import FileTransport, SmtpTransport
+
     mail = config.mail
     if mail.transport.value == "file":
         assert mail.directory is not None  # the config guarantees it
@@ -122,7 +99,7 @@ def make_transport(config: Config) -> MailTransport:
         smtp.port,
         security=smtp.security.value,
         username=smtp.username,
-        password=_secret(smtp.password),
+        password=secret_value(smtp.password),
         timeout=smtp.timeout.total_seconds(),
         rate_limit=mail.rate_limit,
     )

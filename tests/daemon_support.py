@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncd.gtfake import GtContractor, GtWriter, create_gt_schema
+from connectors.subiekt_gt.fake import GtContractor, GtWriter, create_gt_schema
 from tests.support import write_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,10 +20,10 @@ import pytest
 import sqlalchemy as sa
 import structlog
 
-from connectors._sql_portal_schema import account, contact
-from syncd._store_schema import metadata as store_metadata
+from connectors.sql_portal.schema import account, contact
+from connectors.subiekt_gt.fake import KIND_SUPPLIER, GtContact, GtWriter, create_gt_schema
 from syncd.cli import main
-from syncd.gtfake import KIND_SUPPLIER, GtContact, GtWriter, create_gt_schema
+from syncd.store.schema import metadata as store_metadata
 from tests.support import write_config
 
 # The contractors ``populate`` puts in scope, and how the portal must show them (spec 5).

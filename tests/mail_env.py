@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from syncd.transports import RetryPolicy
+from syncd.mail.transports import RetryPolicy
 from tests.smtp_server import SECRET, USER, Server
 
 # Retries without waiting: the pauses are recorded, never slept.

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from connectors.base import SourceInfo
+from connectors.base import ContractorFacts, SourceCheck
 from syncd.config import Config, load_config
 from syncd.model import SourceContractor
 
@@ -25,8 +25,8 @@ class ListSource:
         self.contractors_list = list(contractors or [])
         self.fail = False
 
-    def check(self) -> SourceInfo:
-        return SourceInfo(feature_exists=True, in_scope=len(self.contractors_list))
+    def check(self) -> SourceCheck:
+        return SourceCheck(in_scope=len(self.contractors_list))
 
     def contractors(self, keys: Collection[str] | None = None) -> Iterator[SourceContractor]:
         from syncd.errors import SourceUnavailable
@@ -37,7 +37,7 @@ class ListSource:
             if keys is None or contractor.key in keys:
                 yield contractor
 
-    def describe(self, key: str) -> dict[str, Any] | None:
+    def describe(self, key: str) -> ContractorFacts | None:
         return None
 
     def close(self) -> None:

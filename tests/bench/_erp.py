@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from syncd.gtfake import (
+from connectors.subiekt_gt.fake import (
     KIND_BOTH,
     KIND_CUSTOMER,
     KIND_SUPPLIER,

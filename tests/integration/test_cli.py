@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.gtfake import GtWriter
+from connectors.subiekt_gt.fake import GtWriter
 from tests.gt_env import IN_SCOPE, GtEnv, gt_env, run_main
 
 UNREACHABLE_PG = "postgresql+psycopg://postgres@127.0.0.1:9/x"

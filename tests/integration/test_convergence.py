@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from syncd.clock import utcnow
 from syncd.cycle import CycleRequest, run_cycle
 from syncd.model import Contact, SourceContractor
-from syncd.wiring import Services, make_portal, open_store, utcnow
+from syncd.wiring import Services, make_portal, open_store
 from tests.support import ListSource, write_config
 
 EMAILS = ["a@x.pl", "B@x.pl", "c@x.pl", "d@x.pl", "", "not-an-email", "e@x.pl; f@x.pl"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from syncd.gtfake import KIND_SUPPLIER
+from connectors.subiekt_gt.fake import KIND_SUPPLIER
 from tests.gt_env import ERP_BLOCK_REASON, IN_SCOPE, ZURAW, GtEnv, gt_env
 
 # Writes a cycle may make when it has nothing to do: its lease and its own run row.

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from connectors.base import OpOutcome, Portal, PortalOp
+from syncd.clock import utcnow
 from syncd.cycle import CycleRequest, run_cycle
 from syncd.lease import Lease
 from syncd.model import SourceContractor
-from syncd.wiring import Services, make_portal, open_store, utcnow
+from syncd.wiring import Services, make_portal, open_store
 from tests.support import ListSource, write_config
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
-from syncd._daemon_jobs import Jobs, cycle_lease_ttl, lock_wait
-from syncd._leadership import Leadership, lease_ttl
-from syncd._notify import Notifier
+from syncd.clock import utcnow
 from syncd.config import Config
 from syncd.daemon import Daemon
+from syncd.daemon.jobs import DaemonContext, Jobs, cycle_lease_ttl, lock_wait
+from syncd.daemon.leadership import Leadership, lease_ttl
+from syncd.daemon.notify import Notifier
 from syncd.store import StateStore
 from tests.support import write_config
 
@@ -24,11 +25,13 @@ def jobs(tmp_path: Path) -> Iterator[tuple[Jobs, BackgroundScheduler, Config]]:
     config = write_config(tmp_path, schedule={"interval": "5m", "full_reconcile": "0 3 * * *"})
     store = StateStore.open(config.state.url)
     daemon = Daemon(config.path, notifier=Notifier({"WATCHDOG_USEC": "60000000"}))
-    daemon.config = config
-    daemon.leadership = Leadership(store, lease_ttl(config.schedule.interval))
+    leadership = Leadership(store, lease_ttl(config.schedule.interval))
+    context = DaemonContext(
+        config, leadership, daemon.notifier, daemon.metrics, daemon.stop, utcnow
+    )
     scheduler = daemon.scheduler
     scheduler.start(paused=True)  # jobs get their settings, but none runs
-    schedule = Jobs(daemon, services=None)  # type: ignore[arg-type] - no job runs here
+    schedule = Jobs(context, services=None)  # type: ignore[arg-type] - no job runs here
     schedule.schedule(scheduler, config, first=True)
     yield schedule, scheduler, config
     scheduler.shutdown()

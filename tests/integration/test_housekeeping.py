@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from syncd._store_schema import audit, outbox, run
 from syncd.config import RetentionConfig
-from syncd.housekeeping import housekeep
+from syncd.daemon.housekeeping import housekeep
 from syncd.store import AuditEntry, MailEntry, StateStore
+from syncd.store.schema import audit, outbox, run
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=400)  # older than every default retention

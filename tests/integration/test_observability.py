@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from syncd._http import HttpEndpoint
-from syncd._leadership import Leadership, lease_ttl
 from syncd.apply import ApplyReport
 from syncd.cycle import CycleResult
-from syncd.metrics import Metrics
+from syncd.daemon.http import HttpEndpoint
+from syncd.daemon.leadership import Leadership, lease_ttl
+from syncd.daemon.metrics import Metrics
 from syncd.store import StateStore
 
 

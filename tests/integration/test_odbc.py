@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from connectors._sql import make_engine
-from connectors.subiekt_gt import SubiektGtSource
+from connectors.subiekt_gt.fake import create_gt_schema
+from connectors.subiekt_gt.source import SubiektGtSource
 from syncd.errors import SourceUnavailable
-from syncd.gtfake import create_gt_schema
 from tests.conftest import unavailable
 from tests.integration.test_subiekt_gt import EXPECTED, populate
 

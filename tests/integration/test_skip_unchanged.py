@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from syncd.clock import utcnow
 from syncd.cycle import CycleRequest, map_changed, run_cycle
 from syncd.model import DesiredAccount, SourceContractor, Unchanged
-from syncd.wiring import Services, make_portal, open_store, utcnow
+from syncd.wiring import Services, make_portal, open_store
 from tests.support import ListSource, write_config
 
 ERP = [

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from syncd.errors import PermanentMailError, TemporaryMailError
-from syncd.mail_render import MailRenderer, sample_context
-from syncd.transports import RetryPolicy, SmtpTransport, send_with_retry
+from syncd.mail.render import MailRenderer, sample_context
+from syncd.mail.transports import RetryPolicy, SmtpTransport, send_with_retry
 from tests.smtp_server import SECRET, USER, Recorder, Server, free_port, running
 
 

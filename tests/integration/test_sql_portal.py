@@ -18,9 +18,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from structlog.testing import capture_logs
 
-from connectors._sql_portal_schema import account, contact, metadata
 from connectors.base import CreateAccount, DeleteAccount, OpOutcome, PortalOp, UpdateAccount
-from connectors.sql_portal import SqlPortal
+from connectors.sql_portal.portal import SqlPortal
+from connectors.sql_portal.schema import account, contact, metadata
 from syncd.errors import LoginTaken, PortalUnavailable, RecordError
 from syncd.model import Contact, DesiredAccount
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from syncd.clock import utcnow
 from syncd.cycle import CycleRequest, run_cycle
 from syncd.errors import ExitCode
 from syncd.model import SourceContractor
 from syncd.status import collect
-from syncd.wiring import Services, make_portal, open_store, utcnow
+from syncd.wiring import Services, make_portal, open_store
 from tests.support import ListSource, write_config
 
 

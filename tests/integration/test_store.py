@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from syncd._store_schema import metadata
+from syncd.clock import utcnow
 from syncd.errors import FatalError, UnavailableError
 from syncd.model import Conflict, ConflictKind
-from syncd.store import AuditEntry, Binding, MailEntry, StateStore, utcnow
+from syncd.store import AuditEntry, Binding, MailEntry, StateStore
+from syncd.store.schema import metadata
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 DML = ("INSERT", "UPDATE", "DELETE")

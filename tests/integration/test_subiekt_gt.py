@@ -10,9 +10,7 @@ import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from connectors._sql import make_engine
-from connectors.subiekt_gt import SubiektGtSource
-from syncd.errors import SourceUnavailable
-from syncd.gtfake import (
+from connectors.subiekt_gt.fake import (
     KIND_BOTH,
     KIND_SUPPLIER,
     GtContact,
@@ -20,6 +18,8 @@ from syncd.gtfake import (
     GtWriter,
     create_gt_schema,
 )
+from connectors.subiekt_gt.source import SubiektGtSource
+from syncd.errors import SourceUnavailable
 from syncd.model import Contact, SourceContractor
 
 
@@ -144,9 +144,9 @@ def test_keys_restrict_the_read_and_ignore_unknown_ids(gt: SubiektGtSource) -> N
 def test_check_counts_scope_and_reports_matching_feature_entries(gt: SubiektGtSource) -> None:
     """check() finds the feature, counts 4 in scope and notes the messy duplicate entries."""
     info = gt.check()
-    assert info.feature_exists
+    assert info.problems == ()
     assert info.in_scope == 4
-    assert any("matches 3 entries" in note for note in info.notes)
+    assert any("found as ' B2B ', 'B2b', 'b2b'" in fact for fact in info.facts), info.facts
 
 
 def test_check_reports_a_missing_feature(engine: sa.Engine) -> None:
@@ -155,9 +155,9 @@ def test_check_reports_a_missing_feature(engine: sa.Engine) -> None:
     populate(engine)
     source = SubiektGtSource("unused://", feature="sklep", engine=engine)
     info = source.check()
-    assert not info.feature_exists
     assert info.in_scope == 0
-    assert "add it in Subiekt GT" in info.notes[0]
+    assert info.problems[0].startswith("source.feature: the feature 'sklep' is not in sl_CechaKh")
+    assert "create it in Subiekt GT" in info.problems[0]
     assert list(source.contractors()) == []
 
 
@@ -177,7 +177,7 @@ def test_older_gt_without_optional_contact_columns(engine: sa.Engine) -> None:
         Contact("Zofia Łęcka", phone="601 000 001", position="Zaopatrzenie"),
     )
     assert got["5"].contacts == (Contact("Hans Müller"),)
-    assert any("kh_Pracownik lacks" in note for note in source.check().notes)
+    assert any("kh_Pracownik lacks" in fact for fact in source.check().facts)
 
 
 def test_changes_in_child_rows_are_seen(gt: SubiektGtSource, engine: sa.Engine) -> None:

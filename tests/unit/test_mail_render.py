@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from syncd.errors import ConfigError, MailTemplateError
-from syncd.mail_render import (
+from syncd.mail.render import (
     LANGUAGES,
     TEMPLATE_NAMES,
     MailRenderer,

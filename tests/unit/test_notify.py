@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd._notify import Notifier
+from syncd.daemon.notify import Notifier
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from syncd.errors import TemporaryMailError
-from syncd.mail_render import MailRenderer, sample_context
-from syncd.transports import FileTransport, RetryPolicy, send_with_retry
+from syncd.mail.render import MailRenderer, sample_context
+from syncd.mail.transports import FileTransport, RetryPolicy, send_with_retry
 
 
 def message(to: str) -> EmailMessage:

@@ -1,0 +1,1 @@
+"""A portal whose accounts live in SQL tables (``portal.kind: sql``, spec section 5)."""

@@ -1,0 +1,1 @@
+"""InsERT Subiekt GT as a source (``source.kind: subiekt_gt``): config, queries, rows, fake."""

@@ -1,0 +1,258 @@
+"""The InsERT Subiekt GT source: reads in-scope contractors from GT's SQL Server database.
+
+A read costs a constant number of queries whatever the number of contractors: the price
+level names (one ``tw_Parametr`` row), one streamed main query (contractor, main address,
+country, discount, salesperson) and one streamed contacts query, both ordered by contractor
+id and merge-joined here, so memory stays flat at 200,000 contractors. Each stream has its
+own connection: pyodbc on SQL Server has no MARS by default and pymysql cannot interleave
+two unbuffered results on one connection. ``keys=`` reads in chunks of ``KEY_CHUNK`` ids,
+well under SQL Server's 2,100-parameter limit.
+
+The two queries are not one snapshot: a contractor edited between them shows its old or new
+contacts, and the next cycle corrects it. That is the price of not holding locks on a
+production ERP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager
+
+import sqlalchemy as sa
+import structlog
+
+from connectors._sql import make_engine, translate_errors
+from connectors.base import ContractorFacts, SourceCheck
+from connectors.subiekt_gt import query as q
+from connectors.subiekt_gt import rows
+from connectors.subiekt_gt.config import SubiektGtConfig
+from connectors.subiekt_gt.tables import (
+    ADDRESS_MAIN,
+    CUSTOMER_KINDS,
+    KIND_SUPPLIER,
+    OPTIONAL_CONTACT_COLUMNS,
+)
+from syncd.config.base import secret_value
+from syncd.errors import SourceUnavailable
+from syncd.model import SourceContractor
+
+log = structlog.get_logger(__name__)
+
+KEY_CHUNK = 1000
+STREAM_BATCH = 1000
+_WHAT = "the Subiekt GT database"
+_HINT = (
+    "check that the ERP's SQL Server is reachable and source.url is right; "
+    "syncd will retry on the next cycle"
+)
+
+
+class SubiektGtSource:
+    """Reads contractors carrying ``feature`` from a Subiekt GT database, never writing.
+
+    ``engine`` lets a caller share one (it is then not disposed by ``close``); otherwise one
+    is built from ``url`` and ``password``. ``schema`` is GT's schema when it is not the
+    login's default (GT uses ``dbo``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        feature: str,
+        password: str | None = None,
+        engine: sa.Engine | None = None,
+        schema: str | None = None,
+    ) -> None:
+        self.feature = feature
+        self.schema = schema
+        self._owns_engine = engine is None
+        self._engine = engine if engine is not None else make_engine(url, password=password)
+        self._tables: q.GtTables | None = None
+        self._missing: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: SubiektGtConfig) -> SubiektGtSource:
+        """The source that ``source.kind: subiekt_gt`` describes."""
+        return cls(
+            config.url,
+            feature=config.feature,
+            password=secret_value(config.password),
+            schema=config.db_schema,
+        )
+
+    def _errors(self) -> AbstractContextManager[None]:
+        return translate_errors(_WHAT, SourceUnavailable, url=self._engine.url, hint=_HINT)
+
+    def _inspect(self) -> q.GtTables:
+        """Find which optional columns this GT version has; done once, then cached."""
+        if self._tables is not None:
+            return self._tables
+        with self._errors(), self._engine.connect() as conn:
+            try:
+                columns = sa.inspect(conn).get_columns("kh_Pracownik", schema=self.schema)
+            except sa.exc.NoSuchTableError:
+                message = (
+                    "table kh_Pracownik was not found: source.url must point at a Subiekt GT "
+                    "company database (and source.schema at its schema, usually dbo)"
+                )
+                raise SourceUnavailable(message) from None
+        present = {c["name"].lower() for c in columns}
+        found = [name for name in OPTIONAL_CONTACT_COLUMNS if name.lower() in present]
+        self._missing = tuple(n for n in OPTIONAL_CONTACT_COLUMNS if n not in found)
+        if self._missing:
+            log.warning(
+                "subiekt_gt.optional_columns_missing",
+                table="kh_Pracownik",
+                missing=list(self._missing),
+                effect="contacts are read without them",
+            )
+        self._tables = q.GtTables(self.schema, found)
+        return self._tables
+
+    def check(self) -> SourceCheck:
+        """Count the in-scope contractors; a missing feature or table is a problem."""
+        t = self._inspect()
+        with self._errors(), self._engine.connect() as conn:
+            names = list(conn.execute(q.feature_names_query(t, self.feature)).scalars())
+            count = conn.execute(q.count_query(t, self.feature)).scalar_one()
+        problems: list[str] = []
+        facts: list[str] = []
+        if not names:
+            problems.append(
+                f"source.feature: the feature {self.feature!r} is not in sl_CechaKh (compared "
+                "trimmed and case-insensitively): create it in Subiekt GT (cecha kontrahenta) "
+                "and tag the contractors that should have portal accounts, or fix "
+                "source.feature"
+            )
+        else:
+            shown = ", ".join(repr(n) for n in sorted(names))
+            facts.append(f"feature {self.feature!r} found as {shown}")
+        facts.append(f"{count} contractor(s) in scope")
+        if self._missing:
+            facts.append(
+                "kh_Pracownik lacks " + ", ".join(self._missing) + " (older GT); "
+                "contacts are read without them"
+            )
+        return SourceCheck(in_scope=int(count), problems=tuple(problems), facts=tuple(facts))
+
+    def contractors(self, keys: Collection[str] | None = None) -> Iterator[SourceContractor]:
+        """Stream the in-scope contractors (only ``keys`` when given), ordered by id."""
+        t = self._inspect()
+        if keys is None:
+            chunks: list[list[int] | None] = [None]
+        else:
+            ids = sorted({int(k) for k in keys if str(k).strip().isdigit()})
+            chunks = [ids[i : i + KEY_CHUNK] for i in range(0, len(ids), KEY_CHUNK)]
+            if not chunks:
+                return
+        with self._errors():
+            with self._engine.connect() as conn:
+                names = rows.price_names(conn.execute(q.price_names_query(t)).first())
+            for chunk in chunks:
+                yield from self._read(t, names, chunk)
+
+    def _read(
+        self, t: q.GtTables, names: tuple[str | None, ...], ids: list[int] | None
+    ) -> Iterator[SourceContractor]:
+        """Merge-join the main and the contacts stream, both ordered by contractor id."""
+        streaming = {"stream_results": True, "yield_per": STREAM_BATCH}
+        with self._engine.connect() as main_conn, self._engine.connect() as contact_conn:
+            main = main_conn.execution_options(**streaming).execute(
+                q.main_query(t, self.feature, ids)
+            )
+            people = contact_conn.execution_options(**streaming).execute(
+                q.contacts_query(t, self.feature, ids)
+            )
+            try:
+                yield from _merge(main.mappings(), people.mappings(), names)
+            except sa.exc.DBAPIError:
+                # After a dropped connection the other stream's server-side cursor cannot be
+                # closed on the server; dropping both connections first lets the driver
+                # mark its cursors closed instead of leaking them.
+                main_conn.invalidate()
+                contact_conn.invalidate()
+                raise
+            finally:  # also when the consumer abandons the stream early
+                main.close()
+                people.close()
+
+    def describe(self, ident: str) -> ContractorFacts | None:
+        """The contractor's GT row and features, and why it is (not) in scope."""
+        t = self._inspect()
+        k, a = t.kh, t.adr
+        ident = ident.strip()
+        where = k.c.kh_Id == int(ident) if ident.isdigit() else k.c.kh_Symbol == ident
+        main = (a.c.adr_IdObiektu == k.c.kh_Id) & (a.c.adr_TypAdresu == ADDRESS_MAIN)
+        with self._errors(), self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    k.c.kh_Id, k.c.kh_Symbol, k.c.kh_EMail, k.c.kh_Rodzaj, k.c.kh_Zablokowany,
+                    a.c.adr_NazwaPelna, a.c.adr_Nazwa,
+                )
+                .select_from(k.outerjoin(a, main))
+                .where(where)
+                .limit(1)
+            ).first()  # fmt: skip
+            if row is None:
+                return None
+            features = list(conn.execute(q.features_of_query(t, int(row.kh_Id))).scalars())
+        wanted = self.feature.strip().lower()
+        has_feature = any((name or "").strip().lower() == wanted for name in features)
+        customer = row.kh_Rodzaj in CUSTOMER_KINDS
+        if has_feature and customer:
+            scope = f"in scope: carries the feature {self.feature!r} and is a customer"
+        elif not has_feature:
+            shown = ", ".join(repr(n) for n in features) or "none"
+            scope = (
+                f"NOT in scope: it does not carry the feature {self.feature!r} (its features: "
+                f"{shown}); add the feature to the contractor in Subiekt GT"
+            )
+        else:
+            scope = (
+                f"NOT in scope: kh_Rodzaj={row.kh_Rodzaj} means a supplier only; make it a "
+                "customer (or supplier and customer) in Subiekt GT"
+            )
+        kinds = {0: "supplier and customer", KIND_SUPPLIER: "supplier", 2: "customer"}
+        return ContractorFacts(
+            key=str(row.kh_Id),
+            symbol=rows.text(row.kh_Symbol) or str(row.kh_Id),
+            name=rows.text(row.adr_NazwaPelna) or rows.text(row.adr_Nazwa),
+            email=row.kh_EMail,
+            erp_blocked=bool(row.kh_Zablokowany),
+            in_scope=has_feature and customer,
+            scope=scope,
+            details=(
+                ("features", ", ".join(repr(n) for n in features) or "none"),
+                ("kh_Rodzaj", f"{row.kh_Rodzaj} ({kinds.get(row.kh_Rodzaj, 'unknown')})"),
+            ),
+        )
+
+    def close(self) -> None:
+        """Dispose of the engine when this source built it. Never raises."""
+        if self._owns_engine:
+            try:
+                self._engine.dispose()
+            except Exception:  # close() must never raise
+                log.warning("subiekt_gt.close_failed", exc_info=True)
+
+
+def _merge(
+    main: Iterator[rows.Row], people: Iterator[rows.Row], names: tuple[str | None, ...]
+) -> Iterator[SourceContractor]:
+    """Attach to each main row the contact rows with its id; both streams ascend by id."""
+    contact = next(people, None)
+    previous: int | None = None
+    for row in main:
+        kh_id = int(row["kh_Id"])
+        if kh_id == previous:  # a second main address would duplicate the contractor
+            log.warning("subiekt_gt.duplicate_main_address", contractor=str(kh_id))
+            continue
+        previous = kh_id
+        while contact is not None and int(contact["pk_IdKh"]) < kh_id:
+            contact = next(people, None)  # its contractor left scope between the two reads
+        mine: list[rows.Row] = []
+        while contact is not None and int(contact["pk_IdKh"]) == kh_id:
+            mine.append(contact)
+            contact = next(people, None)
+        yield rows.contractor(row, rows.contacts(mine), names)

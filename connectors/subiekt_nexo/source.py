@@ -1,0 +1,251 @@
+"""The InsERT Subiekt nexo source: reads in-scope contractors from nexo's SQL Server database.
+
+A read costs a constant number of queries whatever the number of contractors: the contact
+kinds (a few ``RodzajeKontaktu`` rows), one streamed main query (contractor, main address,
+country, price level, discount, salesperson, e-mail) and one streamed query of contact
+persons, both ordered by contractor id and merge-joined here, so memory stays flat. Each
+stream has its own connection (no MARS on pyodbc by default; pymysql cannot interleave two
+unbuffered results). ``keys=`` reads in chunks of ``KEY_CHUNK`` ids, well under SQL
+Server's 2,100-parameter limit. Change detection never reads ``TimeStamp``: a rowversion
+changes with the contractor's row, not with its contacts, features or salesperson, and
+syncd fingerprints the whole record instead.
+
+The tables that are not publicly known are named by ``source.tables``. ``check()`` looks
+every named table and column up in the catalogue; a read does so only after the server
+refused a statement, so a wrong guess fails with the YAML key to fix, not with a driver's
+"invalid object name", and a good configuration pays nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from connectors._rows import flag, text
+from connectors._sql import is_connection_problem, make_engine, translate_errors
+from connectors.base import Candidate, ContractorFacts, SourceCheck
+from connectors.subiekt_nexo import catalogue, rows
+from connectors.subiekt_nexo import query as q
+from connectors.subiekt_nexo.config import DEFAULT_SCHEMA, NexoTables, SubiektNexoConfig
+from connectors.subiekt_nexo.tables import OWN_COMPANY, NexoSchema
+from syncd.config.base import secret_value
+from syncd.errors import SourceUnavailable
+from syncd.model import SourceContractor
+
+log = structlog.get_logger(__name__)
+
+KEY_CHUNK = 1000
+STREAM_BATCH = 1000
+_WHAT = "the Subiekt nexo database"
+_HINT = (
+    "check that the ERP's SQL Server is reachable and source.url is right; "
+    "syncd will retry on the next cycle"
+)
+
+
+class SubiektNexoSource:
+    """Reads contractors carrying ``feature`` from a Subiekt nexo database, never writing.
+
+    ``engine`` lets a caller share one (it is then not disposed by ``close``); otherwise one
+    is built from ``url`` and ``password``. ``schema`` is nexo's schema (None: the login's
+    default); ``tables`` names the tables no public source names.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        feature: str,
+        password: str | None = None,
+        engine: sa.Engine | None = None,
+        schema: str | None = DEFAULT_SCHEMA,
+        tables: NexoTables | None = None,
+    ) -> None:
+        self.feature = feature
+        self.t = NexoSchema(tables or NexoTables(), schema)
+        self._owns_engine = engine is None
+        self._engine = engine if engine is not None else make_engine(url, password=password)
+
+    @classmethod
+    def from_config(cls, config: SubiektNexoConfig) -> SubiektNexoSource:
+        """The source that ``source.kind: subiekt_nexo`` describes."""
+        return cls(
+            config.url,
+            feature=config.feature,
+            password=secret_value(config.password),
+            schema=config.db_schema,
+            tables=config.tables,
+        )
+
+    def _errors(self) -> AbstractContextManager[None]:
+        return translate_errors(_WHAT, SourceUnavailable, url=self._engine.url, hint=_HINT)
+
+    def _explain(self, error: sa.exc.DBAPIError) -> None:
+        """After a read failed on the server (not the network): when the catalogue lacks a
+        table or column that ``source.tables`` names, raise that, with the key to fix."""
+        if is_connection_problem(error):
+            return
+        with self._errors(), self._engine.connect() as conn:
+            problems = catalogue.problems(sa.inspect(conn), self.t)
+        if problems:
+            message = "cannot read the Subiekt nexo database: " + "; ".join(problems)
+            raise SourceUnavailable(message) from error
+
+    def _kinds(self, conn: sa.Connection) -> rows.Kinds:
+        n = self.t.names
+        return rows.kinds(
+            conn.execute(q.kinds_query(self.t)).mappings(), n.email_kind, n.phone_kind
+        )
+
+    def _kind_problems(self, kinds: rows.Kinds) -> list[str]:
+        n, found = self.t.names, []
+        for key, name, ids in (
+            ("email_kind", n.email_kind, kinds.email),
+            ("phone_kind", n.phone_kind, kinds.phone),
+        ):
+            if not ids:
+                found.append(
+                    f"source.tables.{key}: {self.t.contact_kind.name} has no kind named {name!r} "
+                    f"(compared trimmed and case-insensitively); set source.tables.{key} to the "
+                    f"name of that kind in {self.t.contact_kind.name}.{n.contact_kind_name}"
+                )
+        return found
+
+    def check(self) -> SourceCheck:
+        """Every named table and column, the contact kinds and the feature; the scope count."""
+        with self._errors(), self._engine.connect() as conn:
+            problems = catalogue.problems(sa.inspect(conn), self.t)
+            if problems:
+                return SourceCheck(in_scope=0, problems=tuple(problems))
+            problems = self._kind_problems(self._kinds(conn))
+            names = list(conn.execute(q.feature_names_query(self.t, self.feature)).scalars())
+            count = int(conn.execute(q.count_query(self.t, self.feature)).scalar_one())
+        facts: list[str] = []
+        if not names:
+            problems.append(
+                f"source.feature: the feature {self.feature!r} is not in "
+                f"{self.t.feature.name} (compared trimmed and case-insensitively): create it "
+                "in Subiekt nexo, give it to the contractors that should have portal accounts "
+                "(„Klienci – Popraw – Cechy”), or fix source.feature"
+            )
+        else:
+            shown = ", ".join(repr(n) for n in sorted(names))
+            facts.append(f"feature {self.feature!r} found as {shown}")
+        facts.append(f"{count} contractor(s) in scope")
+        return SourceCheck(in_scope=count, problems=tuple(problems), facts=tuple(facts))
+
+    def contractors(self, keys: Collection[str] | None = None) -> Iterator[SourceContractor]:
+        """Stream the in-scope contractors (only ``keys`` when given), ordered by id."""
+        if keys is None:
+            chunks: list[list[int] | None] = [None]
+        else:
+            ids = sorted({int(k) for k in keys if str(k).strip().isdigit()})
+            chunks = [ids[i : i + KEY_CHUNK] for i in range(0, len(ids), KEY_CHUNK)]
+            if not chunks:
+                return
+        with self._errors():
+            try:
+                with self._engine.connect() as conn:
+                    kinds = self._kinds(conn)
+                if problems := self._kind_problems(kinds):
+                    message = "cannot read the Subiekt nexo database: " + "; ".join(problems)
+                    raise SourceUnavailable(message)
+                for chunk in chunks:
+                    yield from self._read(kinds, chunk)
+            except sa.exc.DBAPIError as error:
+                self._explain(error)
+                raise
+
+    def _read(self, kinds: rows.Kinds, ids: list[int] | None) -> Iterator[SourceContractor]:
+        """Merge-join the main and the contacts stream, both ordered by contractor id."""
+        streaming = {"stream_results": True, "yield_per": STREAM_BATCH}
+        main_sql = q.main_query(self.t, self.feature, ids, kinds.email)
+        with self._engine.connect() as main_conn, self._engine.connect() as people_conn:
+            main = main_conn.execution_options(**streaming).execute(main_sql)
+            people: sa.CursorResult[Any] | None = None
+            if self.t.person_link is not None:
+                people_sql = q.contacts_query(self.t, self.feature, ids, kinds.email, kinds.phone)
+                people = people_conn.execution_options(**streaming).execute(people_sql)
+            try:
+                yield from _merge(
+                    iter(main.mappings()), iter(people.mappings()) if people else iter(())
+                )
+            except sa.exc.DBAPIError:
+                # After a dropped connection the other stream's server-side cursor cannot be
+                # closed on the server; dropping both connections first lets the driver
+                # mark its cursors closed instead of leaking them.
+                main_conn.invalidate()
+                people_conn.invalidate()
+                raise
+            finally:  # also when the consumer abandons the stream early
+                main.close()
+                if people is not None:
+                    people.close()
+
+    def describe(self, ident: str) -> ContractorFacts | None:
+        """The contractor's ``Podmioty`` row and features, and why it is (not) in scope."""
+        ident = ident.strip()
+        with self._errors(), self._engine.connect() as conn:
+            kinds = self._kinds(conn)
+            row = conn.execute(q.describe_query(self.t, ident, kinds.email)).mappings().first()
+            if row is None:
+                return None
+            features = list(conn.execute(q.features_of_query(self.t, int(row["id"]))).scalars())
+        in_scope, sentence = rows.scope(row, features, self.feature)
+        kind = f"{row['kind']}/{row['subkind']}"
+        if (row["kind"], row["subkind"]) == OWN_COMPANY:
+            kind += " (own company)"
+        return ContractorFacts(
+            key=str(row["id"]),
+            symbol=text(row["symbol"]) or str(row["id"]),
+            name=text(row["name"]),
+            email=row["email"],
+            erp_blocked=flag(row.get("blocked")),
+            in_scope=in_scope,
+            scope=sentence,
+            details=(
+                ("features", ", ".join(repr(n) for n in features) or "none"),
+                (
+                    "Kontrahent",
+                    "1 (contractor)" if flag(row["is_contractor"]) else "0 (not a contractor)",
+                ),
+                ("Aktywny", "1 (active)" if flag(row["active"]) else "0 (inactive)"),
+                ("Typ/Podtyp", kind),
+            ),
+        )
+
+    def discover(self) -> list[Candidate]:
+        """Candidate tables and columns for each ``source.tables`` setting (catalogue only)."""
+        with self._errors(), self._engine.connect() as conn:
+            return catalogue.discover(sa.inspect(conn), self.t.schema)
+
+    def close(self) -> None:
+        """Dispose of the engine when this source built it. Never raises."""
+        if self._owns_engine:
+            try:
+                self._engine.dispose()
+            except Exception:  # close() must never raise
+                log.warning("subiekt_nexo.close_failed", exc_info=True)
+
+
+def _merge(main: Iterator[rows.Row], people: Iterator[rows.Row]) -> Iterator[SourceContractor]:
+    """Attach to each main row the contact rows with its id; both streams ascend by id."""
+    person = next(people, None)
+    previous: int | None = None
+    for row in main:
+        key = int(row["id"])
+        if key == previous:  # a second main address or primary salesperson
+            log.warning("subiekt_nexo.duplicate_main_row", contractor=str(key))
+            continue
+        previous = key
+        while person is not None and int(person["contractor_id"]) < key:
+            person = next(people, None)  # its contractor left scope between the two reads
+        mine: list[rows.Row] = []
+        while person is not None and int(person["contractor_id"]) == key:
+            mine.append(person)
+            person = next(people, None)
+        yield rows.contractor(row, rows.contacts(mine))

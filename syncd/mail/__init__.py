@@ -1,0 +1,265 @@
+"""The outbox mailer: sends the due mail of the state store's outbox (spec sections 2 and 6).
+
+``send_due_mail(services)`` is what ``syncd sync`` calls after its cycle and what the
+daemon's mail job calls on its schedule. It takes the cycle lease, so a cycle (or a support
+action) never removes or changes an account while its mail is being sent, then works
+through the due mail in batches, each over ONE transport session:
+
+1. a mail whose binding is gone, or now points at another account, is **cancelled**;
+2. for ``activation`` and ``password_reset`` a fresh password is generated (in memory
+   only), its hash set on the portal (``portal.password_scheme``), all the batch's hashes
+   in one portal call;
+3. each mail is rendered (to the account's *current* login, with its current name and
+   salesperson) and handed to the server, temporary failures retried with exponential
+   backoff (``send_with_retry``) within the run's time budget;
+4. the moment the server has accepted it, one short state-store transaction marks the mail
+   ``sent`` and, for a password mail, the binding ``activated`` (``pending`` becomes
+   ``active``); the portal's status follows in one call at the end of the batch.
+
+Delivery guarantee: at least once, and exactly once unless the process dies in the window
+between the SMTP server's "250 queued" and the commit of step 4, one local transaction
+of three statements (typically well under 10 ms on SQLite). Nothing else happens in that
+window: no logging, no rendering, no portal call. A mail that died in the window is sent
+again by the next run; for a password mail that means a second mail with a *new* password
+(and a new hash), so only the newer password works. A crash anywhere else loses nothing
+and duplicates nothing: before the hand-off the mail is still pending, and after the
+commit it is ``sent``. A crash after step 4 but before the portal's status update leaves
+the account ``pending`` in the portal while syncd knows it is ``active``; the next full
+reconcile puts the portal right.
+
+Failures: a 4xx answer, a timeout or a refused connection leaves the mail ``pending`` with a
+later ``not_before`` (1 minute after the first failed run, doubling up to an hour) and the
+error in ``last_error``; when the server itself is in trouble (no answer, 421, a refused
+login, or two mails in a row deferred) the run ends and every other due mail of the batch
+waits for the same retry time. A mail still undelivered 3 days after it was
+enqueued fails for good. A 5xx answer marks the mail ``failed`` at once with the server's
+answer, shown by ``mail list``, ``status`` and ``explain``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from syncd.config import Config
+from syncd.cycle import LEASE_TTL
+from syncd.errors import ExitCode, MailTemplateError, UnavailableError
+from syncd.lease import Lease
+from syncd.mail._batch import Batch, MailOutcome
+from syncd.mail.render import MailRenderer, validate_templates
+from syncd.mail.transports import MailTransport, RetryPolicy
+from syncd.wiring import Services, make_transport
+
+__all__ = [
+    "AfterSync",
+    "MailOutcome",
+    "MailReport",
+    "MailerOptions",
+    "check_templates",
+    "deliver_due",
+    "mail_after_sync",
+    "make_renderer",
+    "send_due_mail",
+]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MailerOptions:
+    """How hard one run tries; ``sleep`` and ``monotonic`` are injectable for tests."""
+
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    budget: timedelta = timedelta(minutes=2)  # a run's retries end by then
+    batch_size: int = 50
+    sleep: Callable[[float], None] | None = None  # None: time.sleep, or the stop event's wait
+    monotonic: Callable[[], float] = time.monotonic
+
+
+@dataclass(slots=True)
+class MailReport:
+    """What one run did with each mail it touched, and why it stopped early (if it did)."""
+
+    outcomes: list[MailOutcome] = field(default_factory=list)
+    stopped: str | None = None
+
+    def count(self, result: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.result == result)
+
+    @property
+    def failed(self) -> int:
+        """Mails refused for good in this run (a 5xx answer, or given up)."""
+        return self.count("failed")
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``mail`` part of ``sync --json``: counts, and every mail not sent."""
+        results = ("sent", "failed", "deferred", "cancelled")
+        document: dict[str, Any] = {result: self.count(result) for result in results}
+        document["not_sent"] = [o.as_json() for o in self.outcomes if o.result != "sent"]
+        document["stopped"] = self.stopped
+        return document
+
+    def summary_line(self) -> str:
+        counts = ", ".join(f"{r} {self.count(r)}" for r in ("sent", "failed", "deferred"))
+        text = f"mail: {counts}, cancelled {self.count('cancelled')}"
+        return text + (f" (stopped: {self.stopped})" if self.stopped else "")
+
+
+def make_renderer(config: Config, language: str | None = None) -> MailRenderer:
+    """The configured renderer, in ``language`` (default: ``mail.language``)."""
+    mail = config.mail
+    return MailRenderer(
+        language or mail.language.value,
+        mail.templates_dir,
+        sender=mail.sender,
+        reply_to=mail.reply_to,
+        portal_url=str(mail.portal_url) if mail.portal_url else None,
+    )
+
+
+def check_templates(config: Config) -> None:
+    """Render every mail with sample data (``check-config``, daemon start); raises
+    ``MailTemplateError`` (a configuration error, exit 2) listing each one that fails."""
+    problems = validate_templates(make_renderer(config))
+    if problems:
+        raise MailTemplateError(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class AfterSync:
+    """The mail part of ``syncd sync``: its JSON, its text lines and the final exit code."""
+
+    document: dict[str, Any]
+    text: str
+    exit_code: ExitCode
+
+
+def mail_after_sync(services: Services, cycle_exit: ExitCode) -> AfterSync:
+    """Send the due mail after a ``syncd sync`` cycle; decide the command's exit code.
+
+    The cycle's own exit code wins when it is not 0. Otherwise a mail refused for good
+    (5xx) in this run makes it 1, like a record that failed; mail only deferred (the SMTP
+    server is down, 4xx) keeps it 0, because the mail is retried by itself and ``status``
+    shows the queue. When the cycle was unavailable (exit 4: the ERP, portal, store or
+    lock), no mail is sent: the daemon or the next ``sync`` sends it.
+    """
+    if cycle_exit == ExitCode.UNAVAILABLE:
+        reason = "the cycle did not run; the mail waits for the next run"
+        return AfterSync({"skipped": reason}, f"mail: not sent ({reason})\n", cycle_exit)
+    try:
+        report = send_due_mail(services)
+    except UnavailableError as error:
+        unavailable = cycle_exit if cycle_exit != ExitCode.OK else ExitCode.UNAVAILABLE
+        return AfterSync({"error": str(error)}, f"mail: not sent: {error}\n", unavailable)
+    lines = [report.summary_line()]
+    lines += [
+        f"  {o.result:<9} {o.template:<14} to {o.recipient}: {o.error}"
+        for o in report.outcomes
+        if o.result in ("failed", "deferred")
+    ]
+    failed = cycle_exit == ExitCode.OK and report.failed > 0
+    exit_code = ExitCode.RECORDS_FAILED if failed else cycle_exit
+    return AfterSync(report.as_json(), "\n".join(lines) + "\n", exit_code)
+
+
+def send_due_mail(
+    services: Services,
+    *,
+    transport: MailTransport | None = None,
+    stop_event: threading.Event | None = None,
+    limit: int | None = None,
+    options: MailerOptions | None = None,
+    lock_wait: timedelta = timedelta(minutes=10),
+) -> MailReport:
+    """Send every due pending mail (at most ``limit``), holding the cycle lease meanwhile.
+
+    Raises ``LockUnavailable`` when a cycle holds the lease for all of ``lock_wait``,
+    ``UnavailableError`` when the state store cannot be reached; an unreachable SMTP server
+    or portal is no exception: the mail stays pending and ``report.stopped`` says why.
+    """
+    lease = Lease(services.store, clock=services.clock, ttl=LEASE_TTL)
+    lease.acquire(wait=lock_wait)
+    try:
+        return deliver_due(
+            services,
+            transport=transport,
+            stop_event=stop_event,
+            limit=limit,
+            options=options,
+            heartbeat=lease.renew,
+        )
+    finally:
+        lease.release()
+
+
+def deliver_due(
+    services: Services,
+    *,
+    transport: MailTransport | None = None,
+    stop_event: threading.Event | None = None,
+    limit: int | None = None,
+    options: MailerOptions | None = None,
+    heartbeat: Callable[[], None] = lambda: None,
+    key: str | None = None,
+    typed: tuple[int, str] | None = None,
+    actor: str = "syncd",
+) -> MailReport:
+    """``send_due_mail`` for a caller that already holds the cycle lease (support actions).
+
+    ``key`` limits the run to one contractor's mail; ``typed`` is (mail id, password) for a
+    password a person chose: that mail carries it instead of a generated one, and is
+    marked failed rather than retried if it cannot be delivered now (a retry would need
+    the password, which is never stored). ``actor`` is who the audit trail names.
+    """
+    options = options or MailerOptions()
+    transport = transport or make_transport(services.config)
+    deadline = options.monotonic() + options.budget.total_seconds()
+    report = MailReport()
+    renderers: dict[str, MailRenderer] = {}
+
+    def renderer(language: str) -> MailRenderer:
+        if language not in renderers:
+            renderers[language] = make_renderer(services.config, language)
+        return renderers[language]
+
+    while report.stopped is None:
+        size = options.batch_size
+        if limit is not None:
+            size = min(size, limit - len(report.outcomes))
+            if size <= 0:
+                break
+        due = services.store.due_mails(limit=size, key=key)
+        if not due:
+            break
+        batch = Batch(
+            services,
+            transport,
+            renderer,
+            options.policy,
+            deadline=deadline,
+            monotonic=options.monotonic,
+            sleep=options.sleep,
+            stop_event=stop_event,
+            heartbeat=heartbeat,
+            typed=typed,
+            actor=actor,
+        )
+        outcomes, report.stopped = batch.run(due)
+        report.outcomes.extend(outcomes)
+        if len(due) < size:
+            break
+    log.info(
+        "mail.finished",
+        sent=report.count("sent"),
+        failed=report.count("failed"),
+        deferred=report.count("deferred"),
+        cancelled=report.count("cancelled"),
+        stopped=report.stopped,
+    )
+    return report

@@ -1,0 +1,366 @@
+"""Mail transports: hand a rendered message to an SMTP server, or to a directory of .eml files.
+
+Both have the same shape: ``with transport.session() as s: s.send(message)``. A session
+holds one SMTP connection for a whole batch. ``send`` returns as soon as the server has
+accepted the message, doing nothing after it, so that the caller can record "sent" at
+once: a duplicate is possible only if the process dies in that short window.
+``send_with_retry`` retries the temporary failures with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import os
+import secrets
+import smtplib
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+import tenacity
+from tenacity.nap import sleep_using_event
+
+from syncd.clock import utcnow
+from syncd.errors import TemporaryMailError
+from syncd.mail._smtp import Security, open_connection, send_error
+
+__all__ = [
+    "FileTransport",
+    "MailSession",
+    "MailTransport",
+    "RetryPolicy",
+    "Security",
+    "SmtpTransport",
+    "send_with_retry",
+]
+
+log = structlog.get_logger(__name__)
+
+
+class MailSession(Protocol):
+    """An open channel to the mail system, good for a batch of messages."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand one message over; returns once it is accepted.
+
+        Raises ``TemporaryMailError`` (try again later) or ``PermanentMailError`` (the
+        server refused this message for good).
+        """
+
+
+class MailTransport(Protocol):
+    """Where mail goes: ``mail.transport`` in the configuration."""
+
+    def session(self) -> AbstractContextManager[MailSession]:
+        """A session for a batch; connects lazily, on the first ``send``."""
+
+    def check(self) -> None:
+        """Try the transport without sending (``syncd doctor``); raises TemporaryMailError."""
+
+
+class SmtpTransport:
+    """An SMTP server (``mail.smtp``): STARTTLS, implicit TLS or none, AUTH, a rate limit.
+
+    ``rate_limit`` is in messages per minute: sends are spaced at least ``60 / rate_limit``
+    seconds apart, measured with ``clock`` and waited out with ``sleep``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 587,
+        *,
+        security: Security | str = Security.STARTTLS,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        rate_limit: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.security = Security(security)
+        self.username = username
+        self.__password = password
+        self.timeout = timeout
+        self.rate_limit = rate_limit
+        self._ssl_context = ssl_context
+        self._clock = clock
+        self._sleep = sleep
+        self._interval = 60.0 / rate_limit if rate_limit else 0.0
+        self._last_send: float | None = None  # on the transport: a new session cannot burst
+
+    def __repr__(self) -> str:
+        return (
+            f"SmtpTransport(host={self.host!r}, port={self.port}, "
+            f"security={self.security.value!r}, username={self.username!r})"
+        )
+
+    @property
+    def server(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def connect(self) -> smtplib.SMTP:
+        """A new, secured and logged-in connection; raises ``TemporaryMailError``."""
+        return open_connection(
+            self.host,
+            self.port,
+            security=self.security,
+            timeout=self.timeout,
+            ssl_context=self._ssl_context,
+            username=self.username,
+            password=self.__password,
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[_SmtpSession]:
+        session = _SmtpSession(self)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def check(self) -> None:
+        conn = self.connect()
+        _quit(conn)
+
+    def wait_for_turn(self) -> None:
+        """Sleep until the rate limit allows the next send, then claim the slot."""
+        now = self._clock()
+        if self._last_send is not None and self._interval:
+            delay = self._last_send + self._interval - now
+            if delay > 0:
+                self._sleep(delay)
+                now = self._clock()
+        self._last_send = now
+
+
+class _SmtpSession:
+    """One connection, opened on the first send and reopened if the server dropped it."""
+
+    def __init__(self, transport: SmtpTransport) -> None:
+        self._transport = transport
+        self._conn: smtplib.SMTP | None = None
+
+    def send(self, message: EmailMessage) -> None:
+        transport = self._transport
+        recipients = [addr for _, addr in getaddresses(message.get_all("To", []))]
+        recipient = recipients[0] if len(recipients) == 1 else None
+        transport.wait_for_turn()
+        conn = self._live_connection()
+        try:
+            refused = conn.send_message(message)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
+            # An answer: smtplib has reset the transaction and the connection stays usable.
+            raise send_error(error, transport.server, recipient=recipient) from error
+        except OSError as error:  # timeouts, resets, disconnects (smtplib's errors included)
+            self._discard()
+            raise send_error(error, transport.server, recipient=recipient) from error
+        if refused:  # only possible with several recipients; the others have it
+            log.warning("mail.recipients_refused", refused=sorted(refused))
+
+    def _live_connection(self) -> smtplib.SMTP:
+        if self._conn is not None:
+            try:
+                alive = self._conn.noop()[0] == 250
+            except (smtplib.SMTPException, OSError):
+                alive = False
+            if not alive:
+                self._discard()
+        if self._conn is None:
+            self._conn = self._transport.connect()
+        return self._conn
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            _quit(self._conn)
+            self._conn = None
+
+
+def _quit(conn: smtplib.SMTP) -> None:
+    """Say goodbye politely; a server that already hung up is no error."""
+    try:
+        conn.quit()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
+
+
+class FileTransport:
+    """Writes each message as an RFC 5322 ``.eml`` file (``mail.transport: file``).
+
+    Files appear atomically (written to a hidden temporary file in the same directory,
+    fsynced, then renamed), are readable by their owner only (they hold passwords), and
+    are named ``<UTC timestamp>-<random token>.eml`` so they sort by time.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        token: Callable[[], str] = lambda: secrets.token_hex(6),
+    ) -> None:
+        self.directory = Path(directory)
+        self._now = now
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"FileTransport(directory={str(self.directory)!r})"
+
+    @contextmanager
+    def session(self) -> Iterator[FileTransport]:
+        yield self
+
+    def check(self) -> None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            message = f"cannot create the mail directory {self.directory}: {error.strerror}"
+            raise TemporaryMailError(message) from error
+        if not os.access(self.directory, os.W_OK):
+            message = f"the mail directory {self.directory} is not writable by this user"
+            raise TemporaryMailError(message)
+
+    def send(self, message: EmailMessage) -> None:
+        self.write(message)
+
+    def write(self, message: EmailMessage) -> Path:
+        """Write one message and return its path; raises ``TemporaryMailError``."""
+        data = message.as_bytes(policy=email.policy.SMTP)
+        name = f"{self._now():%Y%m%dT%H%M%S.%fZ}-{self._token()}.eml"
+        target = self.directory / name
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(temp, target)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
+            _fsync_directory(self.directory)
+        except OSError as error:
+            problem = f"cannot write the mail to {self.directory}: {error.strerror or error}"
+            raise TemporaryMailError(problem) from error
+        return target
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable, not only the file's content."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff for temporary failures: ``initial`` seconds, doubling up to ``maximum``."""
+
+    attempts: int = 5
+    initial: float = 2.0
+    maximum: float = 60.0
+
+
+class _Interrupted(Exception):
+    """The stop event was set during a backoff pause."""
+
+
+def send_with_retry(
+    session: MailSession,
+    message: EmailMessage,
+    *,
+    policy: RetryPolicy | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] | None = None,
+    stop_event: threading.Event | None = None,
+) -> int:
+    """Send, retrying ``TemporaryMailError`` with exponential backoff; returns the attempts.
+
+    Gives up (re-raising the last ``TemporaryMailError``) after ``policy.attempts``, when
+    the next pause would end past ``deadline`` (a ``clock()`` value), or as soon as
+    ``stop_event`` is set (it also cuts a pause short). ``PermanentMailError`` is raised
+    at once.
+    """
+    policy = policy or RetryPolicy()
+    pause = sleep or (sleep_using_event(stop_event) if stop_event else time.sleep)
+    stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
+    if deadline is not None:
+        stop = stop | _PastDeadline(deadline, clock)
+    if stop_event is not None:
+        stop = stop | _EventIsSet(stop_event)
+    failures: list[BaseException] = []
+    attempts = 0
+
+    def attempt() -> None:
+        nonlocal attempts
+        attempts += 1
+        session.send(message)
+
+    def nap(seconds: float) -> None:
+        pause(seconds)
+        if stop_event is not None and stop_event.is_set():
+            raise _Interrupted
+
+    def remember(state: tenacity.RetryCallState) -> None:
+        if state.outcome is not None and (error := state.outcome.exception()) is not None:
+            failures.append(error)
+
+    retrying = tenacity.Retrying(
+        stop=stop,
+        wait=tenacity.wait_exponential(multiplier=policy.initial, max=policy.maximum),
+        retry=tenacity.retry_if_exception_type(TemporaryMailError),
+        sleep=nap,
+        before_sleep=remember,
+        reraise=True,
+    )
+    try:
+        retrying(attempt)
+    except _Interrupted:
+        pass
+    else:
+        return attempts
+    raise failures[-1]
+
+
+class _PastDeadline(tenacity.stop.stop_base):
+    """Stop when the pause before the next attempt would end past ``deadline``."""
+
+    def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
+        self.deadline = deadline
+        self.clock = clock
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.clock() + retry_state.upcoming_sleep > self.deadline
+
+
+class _EventIsSet(tenacity.stop.stop_base):
+    """Stop retrying once the process has been asked to shut down."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.event.is_set()

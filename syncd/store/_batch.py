@@ -1,0 +1,154 @@
+"""How ``StateStore`` writes a batch and a conflict set: prepared statements and diffing.
+
+Every statement here runs as one executemany, so a batch of 10,000 records costs the same
+number of round trips as a batch of one. Private to ``syncd.store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncd.model import Conflict
+from syncd.store._rows import AuditEntry, MailEntry, dump_json
+from syncd.store.schema import binding, conflict, outbox
+
+
+def p(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    """A named, typed bound parameter for executemany statements."""
+    return sa.bindparam(name, type_=column.type)
+
+
+# commit_batch's binding statements, built once; StateStore.commit_batch says why three.
+B = binding.c
+PARK_LOGIN = (
+    sa.update(binding)
+    .where(B.contractor_key == p("b_key", B.contractor_key), B.login != p("b_login", B.login))
+    .values(login=p("b_parked", B.login))
+)
+UPDATE_BINDING = (
+    sa.update(binding)
+    .where(B.contractor_key == p("b_key", B.contractor_key))
+    .values(
+        account_id=p("b_account_id", B.account_id),
+        login=p("b_login", B.login),
+        fingerprint=p("b_fingerprint", B.fingerprint),
+        fields_json=p("b_fields_json", B.fields_json),
+        status=p("b_status", B.status),
+        erp_blocked=p("b_erp_blocked", B.erp_blocked),
+        support_block_reason=p("b_support_block_reason", B.support_block_reason),
+        support_blocked_by=p("b_support_blocked_by", B.support_blocked_by),
+        activated=p("b_activated", B.activated),
+        source_fingerprint=p("b_source_fingerprint", B.source_fingerprint),
+        updated_at=p("b_now", B.updated_at),
+    )
+)
+INSERT_COLUMNS = {
+    "contractor_key": "b_key",
+    "account_id": "b_account_id",
+    "login": "b_login",
+    "fingerprint": "b_fingerprint",
+    "fields_json": "b_fields_json",
+    "status": "b_status",
+    "erp_blocked": "b_erp_blocked",
+    "support_block_reason": "b_support_block_reason",
+    "support_blocked_by": "b_support_blocked_by",
+    "activated": "b_activated",
+    "source_fingerprint": "b_source_fingerprint",
+    "created_at": "b_now",
+    "updated_at": "b_now",
+}
+INSERT_MISSING_BINDING = sa.insert(binding).from_select(
+    list(INSERT_COLUMNS),
+    sa.select(*(p(param, B[col]) for col, param in INSERT_COLUMNS.items())).where(
+        ~sa.exists().where(B.contractor_key == p("b_key", B.contractor_key))
+    ),
+)
+DELETE_BINDING = sa.delete(binding).where(B.contractor_key == p("b_key", B.contractor_key))
+CANCEL_MAIL = (
+    sa.update(outbox)
+    .where(
+        outbox.c.contractor_key == p("b_key", outbox.c.contractor_key),
+        outbox.c.status == "pending",
+    )
+    .values(status="cancelled")
+)
+
+
+C = conflict.c
+DELETE_CONFLICT = sa.delete(conflict).where(C.contractor_key == p("b_key", C.contractor_key))
+UPDATE_CONFLICT = (
+    sa.update(conflict)
+    .where(C.contractor_key == p("b_key", C.contractor_key))
+    .values(
+        symbol=p("b_symbol", C.symbol),
+        name=p("b_name", C.name),
+        login=p("b_login", C.login),
+        kind=p("b_kind", C.kind),
+        reason=p("b_reason", C.reason),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictDiff:
+    inserts: list[dict[str, Any]]
+    updates: list[dict[str, Any]]
+    deletes: list[dict[str, Any]]
+
+
+def audit_values(entry: AuditEntry, now: datetime, run_id: str | None) -> dict[str, Any]:
+    return {
+        "at": now,
+        "run_id": run_id,
+        "actor": entry.actor,
+        "contractor_key": entry.key,
+        "login": entry.login,
+        "action": entry.action,
+        "result": entry.result,
+        "detail_json": dump_json(entry.detail),
+    }
+
+
+def mail_values(entry: MailEntry, now: datetime) -> dict[str, Any]:
+    return {
+        "created_at": now,
+        "not_before": entry.not_before,
+        "contractor_key": entry.key,
+        "account_id": entry.account_id,
+        "recipient": entry.recipient,
+        "template": entry.template,
+        "language": entry.language,
+        "status": "pending",
+        "attempts": 0,
+        "last_error": None,
+        "sent_at": None,
+        "context_json": dump_json(entry.context),
+    }
+
+
+def diff_conflicts(
+    current: dict[str, sa.RowMapping], wanted: Sequence[Conflict], now: datetime
+) -> ConflictDiff:
+    diff = ConflictDiff(inserts=[], updates=[], deletes=[])
+    seen: set[str] = set()
+    for item in wanted:
+        seen.add(item.key)
+        values = {
+            "symbol": item.symbol,
+            "name": item.name,
+            "login": item.login,
+            "kind": str(item.kind),
+            "reason": item.reason,
+        }
+        old = current.get(item.key)
+        if old is None:
+            diff.inserts.append({"contractor_key": item.key, "first_seen": now, **values})
+        elif any(old[name] != value for name, value in values.items()):
+            diff.updates.append({"b_key": item.key} | {f"b_{k}": v for k, v in values.items()})
+    diff.deletes.extend({"b_key": key} for key in current.keys() - seen)
+    return diff

@@ -1,0 +1,158 @@
+"""How the state store talks to its database: engine set-up, transactions, errors, migrations.
+
+- SQLite gets WAL (readers never wait for the writer), a busy timeout, foreign keys, and
+  real transactions: pysqlite's own implicit BEGIN is switched off and syncd emits
+  ``BEGIN`` (reads) or ``BEGIN IMMEDIATE`` (writes) itself, so a write transaction holds
+  the write lock from its first statement and DDL is transactional too.
+- Driver errors become ``UnavailableError`` (cannot reach or lock the store: retry later) or
+  ``FatalError`` (the store refused a write: a bug or a corrupt store), with a message that
+  names the store, password hidden, and says what to do.
+- Migrations run under a lock so that two processes starting at once on PostgreSQL or
+  MariaDB never both create the tables (SQLite's write lock does the same job).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from syncd._dburl import describe, driver_message
+from syncd.errors import FatalError, UnavailableError
+from syncd.store.migration_lock import migration_lock
+
+# The execution option that makes a SQLite transaction start with BEGIN IMMEDIATE.
+WRITE_OPTION = "syncd_write"
+# pg_advisory_xact_lock key for migrations: "syncd" in ASCII, as a number.
+PG_MIGRATION_LOCK = 0x73796E6364
+MYSQL_MIGRATION_LOCK = "syncd_state_migrate"
+MIGRATION_LOCK_WAIT_S = 120
+# Seconds to wait for a server connection, and for SQLite's write lock.
+CONNECT_TIMEOUT_S = 10
+SQLITE_BUSY_TIMEOUT_S = 30
+WAL_SWITCH_ATTEMPTS = 20
+
+
+def create_store_engine(url: str) -> sa.Engine:
+    """An engine for the state store; creates a SQLite file's directory when missing."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(
+            parsed, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+        )
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            message = (
+                f"cannot create the directory of the state store ({describe(parsed)}): "
+                f"{error.strerror}; create it or point state.url elsewhere"
+            )
+            raise UnavailableError(message) from error
+    engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    sa.event.listen(engine, "connect", _sqlite_on_connect)
+    sa.event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # syncd emits BEGIN itself, see _sqlite_on_begin
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            _switch_to_wal(cursor)
+    finally:
+        cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    # WAL is a property of the file, set once. The switch does not wait on the busy
+    # timeout, so two processes opening a new file at once retry here for a short while.
+    for attempt in range(WAL_SWITCH_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == WAL_SWITCH_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+        else:
+            return
+
+
+def _sqlite_on_begin(connection: sa.Connection) -> None:
+    # Sent on the DBAPI connection, not through SQLAlchemy, so statement-counting listeners
+    # see only the store's own queries.
+    write = connection.get_execution_options().get(WRITE_OPTION, False)
+    dbapi_connection = connection.connection.driver_connection
+    assert dbapi_connection is not None
+    dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def guard(url: str, doing: str) -> Iterator[None]:
+    """Translate driver errors met while ``doing`` something into ``syncd.errors``."""
+    try:
+        yield
+    except (sa.exc.DBAPIError, sa.exc.TimeoutError) as error:
+        detail = driver_message(error, secrets=(sa.make_url(url).password,))
+        where = describe(url)
+        if _is_connection_problem(error):
+            message = (
+                f"cannot use the state store ({where}) while {doing}: {detail}; check "
+                f"state.url, that the database is running and that syncd may write to it; "
+                f"syncd will retry on the next cycle"
+            )
+            raise UnavailableError(message) from error
+        message = (
+            f"the state store ({where}) refused {doing}: {detail}; nothing of it was "
+            f"written; this is a bug or a damaged store, report it with this message"
+        )
+        raise FatalError(message) from error
+
+
+@contextmanager
+def transaction(engine: sa.Engine, *, write: bool) -> Iterator[sa.Connection]:
+    """A connection in a transaction that commits when the block ends and rolls back on error."""
+    with engine.connect() as connection:
+        if write:
+            connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            yield connection
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Upgrade the schema to the newest revision, holding the backend's migration lock."""
+    config = Config()
+    config.set_main_option("script_location", "syncd.store:migrations")
+    with (
+        transaction(engine, write=True) as connection,
+        migration_lock(
+            connection,
+            pg_key=PG_MIGRATION_LOCK,
+            name=MYSQL_MIGRATION_LOCK,
+            wait_s=MIGRATION_LOCK_WAIT_S,
+            error=UnavailableError,
+            what="migrating the state store",
+        ),
+    ):
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _is_connection_problem(error: BaseException) -> bool:
+    # OperationalError also covers SQLite's "database is locked" and "unable to open".
+    if isinstance(error, sa.exc.TimeoutError):
+        return True
+    return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+        isinstance(error, sa.exc.DBAPIError) and bool(error.connection_invalidated)
+    )
