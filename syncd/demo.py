@@ -64,8 +64,7 @@ def build_demo(directory: Path, source: str = "subiekt_gt") -> Path:
 
 
 def _yaml_section(name: str, values: dict[str, Any]) -> str:
-    shown = {k: v for k, v in values.items() if v is not None}
-    return yaml.safe_dump({name: shown}, allow_unicode=True, sort_keys=False).rstrip()
+    return yaml.safe_dump({name: values}, allow_unicode=True, sort_keys=False).rstrip()
 
 
 def run_demo(directory: Path, *, source: str = "subiekt_gt", as_json: bool, out: TextIO) -> int:
