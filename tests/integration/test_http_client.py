@@ -14,7 +14,7 @@ import pytest
 from connectors._http import HttpClient, HttpConflict, auth_from
 from syncd.errors import PortalUnavailable, RecordError
 
-TOKEN = "tok-very-secret-1234"
+TOKEN = "tok-very-secret-1234"  # noqa: S105 - a planted test secret
 
 
 class Script:
