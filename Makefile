@@ -13,13 +13,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# unixODBC + the MariaDB ODBC driver (the ODBC path is tested for real) and systemd-analyze
-# (the unit's security score is tested). Installed with apt when missing and we are root.
+# unixODBC + the MariaDB ODBC driver (the ODBC path is tested for real), systemd-analyze
+# (the unit's security score is tested), and WordPress with PHP (a real third-party REST
+# portal on loopback). Installed with apt when missing and we are root.
 system-deps:
 	@missing=""; \
 	command -v odbcinst >/dev/null 2>&1 || missing="$$missing unixodbc"; \
 	odbcinst -q -d 2>/dev/null | grep -qi mariadb || missing="$$missing odbc-mariadb"; \
 	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
+	command -v php >/dev/null 2>&1 || missing="$$missing php-cli"; \
+	php -m 2>/dev/null | grep -qi '^mysqli$$' || missing="$$missing php-mysql"; \
+	[ -f /usr/share/wordpress/wp-settings.php ] || missing="$$missing wordpress"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -42,6 +46,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_cycle
+	# 1,000 creates against a REST portal answering after 50 ms, default concurrency 4
+	$(BIN)/python -m tests.rest_server
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

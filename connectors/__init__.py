@@ -52,5 +52,7 @@ SOURCES: dict[str, Kind] = {
 }
 PORTALS: dict[str, Kind] = {
     "sql": Kind("sql_portal.portal:SqlPortal", "sql_portal.config:SqlPortalConfig"),
+    "scim": Kind("scim.portal:ScimPortal", "scim.config:ScimPortalConfig"),
+    "rest": Kind("rest.portal:RestPortal", "rest.config:RestPortalConfig"),
 }
 # fmt: on

@@ -149,7 +149,22 @@ class DeleteAccount:
     account_id: str
 
 
-PortalOp = CreateAccount | UpdateAccount | DeleteAccount
+@dataclass(frozen=True, slots=True)
+class SetPassword:
+    """Give account ``account_id`` this password, in whatever form its portal needs.
+
+    The core hands a freshly generated (or typed) password over in memory only; the
+    connector hashes it (SQL: bcrypt, ``$2y$`` or argon2id), sends it (SCIM's ``password``
+    attribute) or calls the portal's own operation (REST). It never appears in a repr, an
+    error, a log line or anything stored.
+    """
+
+    key: str
+    account_id: str
+    password: str = field(repr=False)
+
+
+PortalOp = CreateAccount | UpdateAccount | DeleteAccount | SetPassword
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +181,18 @@ class OpOutcome:
 
 
 class Portal(Protocol):
-    """The B2B portal's account store."""
+    """The B2B portal's account store. Built by the registry with ``from_config(section,
+    clock=...)``.
+
+    ``stored_fields`` are the synced fields (of ``syncd.model.SYNCED_FIELDS``) this portal
+    keeps: the full reconcile compares only those, so a portal without contacts or
+    discounts is never "repaired" every night. ``CreateAccount``/``UpdateAccount`` may
+    carry the others; the connector ignores what it cannot store.
+    """
+
+    @property
+    def stored_fields(self) -> frozenset[str]:
+        """The synced fields this portal keeps (see the class docstring)."""
 
     def ensure_ready(self) -> None:
         """Check the portal can be reached (and, for SQL, create missing tables).
@@ -193,3 +219,12 @@ class Portal(Protocol):
 
     def close(self) -> None:
         """Release connections. Never raises."""
+
+
+@runtime_checkable
+class PortalNotes(Protocol):
+    """A portal that can say what it will not sync and why (``syncd doctor`` prints it):
+    a SCIM server that does not know syncd's extension schema, for instance."""
+
+    def notes(self) -> list[str]:
+        """After ``ensure_ready``: one sentence per limitation, with what to do about it."""

@@ -16,6 +16,7 @@ from typing import Any
 from connectors.base import UpdateAccount
 from syncd import lookup
 from syncd._search import search
+from syncd.config.base import Passwords
 from syncd.cycle import LEASE_TTL
 from syncd.errors import RecordError, UnknownContractor
 from syncd.lease import Lease
@@ -141,7 +142,10 @@ class Support:
                 status = AccountStatus.ACTIVE if binding.activated else AccountStatus.PENDING
                 changed = replace(changed, status=status)
                 self._portal(binding, {"status": status.value, "block_reason": None})
-                mails.append(self._mail(binding, "unblocked"))
+                # Never activated (created, or re-created, while blocked): it has no
+                # password yet, so the unblock sends the activation, not "unblocked".
+                template = "unblocked" if binding.activated else "activation"
+                mails.append(self._mail(binding, template))
             detail = {"lifted": binding.support_block_reason, "erp_blocked": binding.erp_blocked}
             return self._commit(changed, "support_unblock", detail, mails, lease)
 
@@ -158,6 +162,12 @@ class Support:
     # -- helpers -------------------------------------------------------------------------
 
     def _password_mail(self, ident: str, template: str, typed: str | None) -> dict[str, Any]:
+        if template == "password_reset" and self.services.config.portal.passwords is Passwords.NONE:
+            message = (
+                "this portal keeps passwords itself (portal.passwords: none): the customer "
+                'sets a new one with "Forgot password" on the portal\'s sign-in page'
+            )
+            raise RecordError(ident, message)
         with self._lease() as lease:
             binding = self.resolve(ident)
             if binding.status == AccountStatus.INACTIVE:

@@ -123,16 +123,26 @@ class _StepBuilder:
 
     def create(self, item: Create) -> None:
         d = item.desired
-        blocked = d.erp_blocked
+        # A bound account the portal lost (deleted by hand) comes back as a new account,
+        # but support's decision stays: no sync ever lifts a support block (spec 2). Its
+        # activation mail then waits for the unblock, which sends it.
+        previous = self.bindings.get(d.key) if item.replaces else None
+        support = previous.support_block_reason if previous else None
+        blocked = d.erp_blocked or support is not None
         status = AccountStatus.BLOCKED if blocked else AccountStatus.PENDING
-        reason = self.settings.erp_block_reason if blocked else None
+        reason = support or (self.settings.erp_block_reason if d.erp_blocked else None)
         step = self.step(d.key, d.login)
         step.refs.append(("create", d.key))
         step.op = CreateAccount(d.key, d.fields(), status, reason)
-        step.binding = lambda account_id: _binding(d, account_id, status, previous=None)
+
+        def bind(account_id: str) -> Binding:
+            fresh = _binding(d, account_id, status, previous=previous if support else None)
+            return replace(fresh, activated=False)  # a new account has no password yet
+
+        step.binding = bind
         step.audits.append(("create", {"fields": d.fields(), "status": status}))
         if item.replaces:
-            step.audits.append(("recreate", {"lost_account_id": item.replaces}))
+            step.audits.append(("recreate", {"lost_account_id": item.replaces, "kept": reason}))
         if not blocked:
             step.mails.append(("activation", d.login, _mail_context(d, self.settings)))
 

@@ -132,6 +132,7 @@ def _plan(
         max_removals=config.safety.max_removals.limit(managed),
         allow_removals=request.allow_removals,
         only_keys=request.only_keys,
+        portal_fields=services.portal.stored_fields,
     )
     portal_listing = None
     if request.full:
@@ -141,7 +142,12 @@ def _plan(
     plan = make_plan(_heartbeat(mapped, beat), bindings, options, portal_listing)
     if plan.create:
         existing = services.portal.find_by_logins([c.desired.login for c in plan.create])
-        plan = resolve_creates(plan, existing, adopt_existing=config.portal.adopt_existing)
+        plan = resolve_creates(
+            plan,
+            existing,
+            adopt_existing=config.portal.adopt_existing,
+            portal_fields=services.portal.stored_fields,
+        )
     return plan, bindings
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, TextIO
 
-from connectors.base import Candidate, Discovering, SourceCheck
+from connectors.base import Candidate, Discovering, PortalNotes, SourceCheck
 from syncd._render import dump_json
 from syncd.config import Config
 from syncd.errors import ConfigError, ExitCode, SyncdError, UnavailableError
@@ -54,9 +54,12 @@ def _portal(config: Config) -> str:
     portal = make_portal(config)
     try:
         portal.ensure_ready()
+        notes = portal.notes() if isinstance(portal, PortalNotes) else []
     finally:
         portal.close()
-    return f"{config.portal.kind} portal reachable, tables ready"
+    stored = ", ".join(sorted(portal.stored_fields))
+    detail = f"{config.portal.kind} portal reachable ({config.portal.safe_url}); stores {stored}"
+    return "; ".join([detail, *notes])
 
 
 def _mail(config: Config) -> str:

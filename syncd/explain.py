@@ -87,11 +87,17 @@ def _planned(services: Services, key: str, mapped: Any) -> dict[str, Any]:
         on_removed=config.portal.on_removed.value,
         erp_block_reason=config.source.erp_block_reason,
         only_keys=frozenset({key}),
+        portal_fields=services.portal.stored_fields,
     )
     plan = make_plan([mapped] if mapped is not None else [], bindings, options)
     if plan.create:
         existing = services.portal.find_by_logins([c.desired.login for c in plan.create])
-        plan = resolve_creates(plan, existing, adopt_existing=config.portal.adopt_existing)
+        plan = resolve_creates(
+            plan,
+            existing,
+            adopt_existing=config.portal.adopt_existing,
+            portal_fields=services.portal.stored_fields,
+        )
     document = plan.as_json()
     actions = {k: v for k, v in document.items() if isinstance(v, list) and v}
     return actions or {"nothing": "the account already matches the ERP"}

@@ -12,10 +12,14 @@ import hmac
 import random
 import secrets
 import unicodedata
+from typing import TYPE_CHECKING
 
 import bcrypt
 
 from syncd.errors import ConfigError, PasswordRejected
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 # Customers copy these from a mail or type them from a printout, so every character that a
 # font can confuse with another is left out: 0/O/o, 1/l/I/i, 2/Z/z, 5/S/s, 6/G, 8/B, 9/g/q.
@@ -26,10 +30,17 @@ ALPHABET = LOWER + UPPER + DIGITS
 
 MIN_LENGTH = 12
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt>=5: refuses) everything past 72 bytes
-BCRYPT_ROUNDS = 12
+BCRYPT_ROUNDS = 12  # the default cost; tests lower it (see tests/conftest.py quick_bcrypt)
+BCRYPT_MIN_ROUNDS, BCRYPT_MAX_ROUNDS = 4, 31  # what bcrypt (and PHP's password_hash) accept
+# argon2id: RFC 9106's second recommended profile (argon2-cffi's default): 64 MiB of memory,
+# 4 lanes, and ``cost`` passes over the memory (3 by default). PHP's password_verify reads
+# the parameters from the hash, so any of them verify there.
+ARGON2_PASSES = 3
+ARGON2_MEMORY_KIB = 65536
+ARGON2_LANES = 4
 PBKDF2_ITERATIONS = 600_000  # OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256
 
-PASSWORD_SCHEMES = ("bcrypt", "pbkdf2_sha256")
+PASSWORD_SCHEMES = ("bcrypt", "bcrypt_2y", "argon2id", "pbkdf2_sha256")
 
 
 def generate_password(length: int = 14, *, rng: random.Random | None = None) -> str:
@@ -77,18 +88,22 @@ def _typed_password_problem(password: str) -> str | None:
     return None
 
 
-def hash_password(password: str, scheme: str = "bcrypt") -> str:
+def hash_password(password: str, scheme: str = "bcrypt", cost: int | None = None) -> str:
     """The hash the portal stores, in the format of ``scheme`` (``portal.password_scheme``).
 
-    ``bcrypt`` gives ``$2b$12$...``; ``pbkdf2_sha256`` gives Django's
-    ``pbkdf2_sha256$<iterations>$<salt>$<base64 digest>``.
+    ``bcrypt`` gives ``$2b$12$...``; ``bcrypt_2y`` the same hash with the ``$2y$`` prefix
+    that PHP's ``password_hash`` writes; ``argon2id`` gives ``$argon2id$v=19$m=65536,t=3,
+    p=4$...`` (argon2-cffi); ``pbkdf2_sha256`` gives Django's
+    ``pbkdf2_sha256$<iterations>$<salt>$<base64 digest>``. ``cost`` is bcrypt's rounds
+    (``BCRYPT_ROUNDS`` when None) or argon2id's passes (``ARGON2_PASSES`` when None); the
+    other schemes ignore it. Raises ``PasswordRejected`` (without the password) for a
+    password bcrypt cannot take, ``ConfigError`` for an unknown scheme.
     """
-    if scheme == "bcrypt":
-        secret = password.encode("utf-8")
-        if len(secret) > BCRYPT_MAX_BYTES:
-            message = f"a bcrypt password cannot be longer than {BCRYPT_MAX_BYTES} bytes"
-            raise PasswordRejected(message)
-        return bcrypt.hashpw(secret, bcrypt.gensalt(BCRYPT_ROUNDS)).decode("ascii")
+    if scheme in ("bcrypt", "bcrypt_2y"):
+        hashed = _bcrypt(password, BCRYPT_ROUNDS if cost is None else cost)
+        return "$2y$" + hashed[4:] if scheme == "bcrypt_2y" else hashed
+    if scheme == "argon2id":
+        return _argon2id_hasher(ARGON2_PASSES if cost is None else cost).hash(password)
     if scheme == "pbkdf2_sha256":
         salt = secrets.token_hex(11)
         return _pbkdf2(password, salt, PBKDF2_ITERATIONS)
@@ -97,11 +112,24 @@ def hash_password(password: str, scheme: str = "bcrypt") -> str:
 
 
 def verify_password(password: str, hashed: str) -> bool:
-    """Whether ``password`` matches ``hashed`` (either scheme); False for unknown formats."""
+    """Whether ``password`` matches ``hashed`` (any scheme); False for unknown formats.
+
+    A ``$2y$`` hash is checked as PHP does: PHP's ``$2y$`` is the corrected algorithm that
+    ``$2b$`` names, so it is verified as ``$2b$`` with the rest of the hash unchanged.
+    """
     if hashed.startswith(("$2a$", "$2b$", "$2y$")):
+        if hashed.startswith("$2y$"):
+            hashed = "$2b$" + hashed[4:]
         try:
             return bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
         except ValueError:  # over 72 bytes, or a malformed hash
+            return False
+    if hashed.startswith("$argon2id$"):
+        from argon2.exceptions import Argon2Error, InvalidHashError
+
+        try:
+            return bool(_argon2id_hasher(ARGON2_PASSES).verify(hashed, password))
+        except (Argon2Error, InvalidHashError):
             return False
     if hashed.startswith("pbkdf2_sha256$"):
         try:
@@ -111,6 +139,32 @@ def verify_password(password: str, hashed: str) -> bool:
             return False
         return hmac.compare_digest(expected.encode("ascii"), hashed.encode("ascii"))
     return False
+
+
+def _bcrypt(password: str, rounds: int) -> str:
+    secret = password.encode("utf-8")
+    if len(secret) > BCRYPT_MAX_BYTES:
+        message = f"a bcrypt password cannot be longer than {BCRYPT_MAX_BYTES} bytes"
+        raise PasswordRejected(message)
+    if not BCRYPT_MIN_ROUNDS <= rounds <= BCRYPT_MAX_ROUNDS:
+        message = (
+            f"portal.password_cost: bcrypt takes {BCRYPT_MIN_ROUNDS} to {BCRYPT_MAX_ROUNDS} "
+            f"rounds (got {rounds})"
+        )
+        raise ConfigError([message])
+    return bcrypt.hashpw(secret, bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def _argon2id_hasher(passes: int) -> PasswordHasher:
+    # Imported here: only portals configured for argon2id load the library.
+    from argon2 import PasswordHasher, Type
+
+    return PasswordHasher(
+        time_cost=passes,
+        memory_cost=ARGON2_MEMORY_KIB,
+        parallelism=ARGON2_LANES,
+        type=Type.ID,
+    )
 
 
 def _pbkdf2(password: str, salt: str, iterations: int) -> str:

@@ -94,6 +94,10 @@ class PlanOptions:
     # `--contractor K`: plan only these keys. The others are still read, because a login
     # must stay unique across every contractor in scope, not only the ones asked about.
     only_keys: frozenset[str] | None = None
+    # The synced fields the portal keeps (``Portal.stored_fields``); None: all of them. A
+    # full reconcile compares only these with the portal's listing, so a portal without
+    # contacts or discounts is not "repaired" every night.
+    portal_fields: frozenset[str] | None = None
 
 
 @dataclass(slots=True)
@@ -143,6 +147,8 @@ def _plan_bound(
         current_fields, current_status = account.fields, account.status
 
     changes = changes_between(current_fields, desired.fields())
+    if portal is not None and options.portal_fields is not None:
+        changes = {name: c for name, c in changes.items() if name in options.portal_fields}
     reactivate = binding.status == AccountStatus.INACTIVE
     expected_status = binding.status
     if reactivate:
@@ -338,6 +344,7 @@ def resolve_creates(
     existing: Mapping[str, ExistingAccount],
     *,
     adopt_existing: bool,
+    portal_fields: frozenset[str] | None = None,
 ) -> Plan:
     """Decide what to do with creates whose login the portal already has (spec section 2).
 
@@ -359,6 +366,8 @@ def resolve_creates(
         own = account.contractor_key == desired.key
         if own or (adopt_existing and not account.contractor_key):
             changes = changes_between(account.fields, desired.fields())
+            if portal_fields is not None:
+                changes = {k: c for k, c in changes.items() if k in portal_fields}
             plan.adopt.append(Adopt(desired, account.id, changes, own=own, status=account.status))
             continue
         if account.contractor_key:

@@ -1,7 +1,9 @@
-"""Write portal operations to the SQL portal's tables in a constant number of statements.
+"""Write portal operations to a SQL portal's tables in a constant number of statements.
 
-``prepare`` checks one operation in Python before anything is sent (so a too long value is
-reported alike on every backend, SQLite included) and turns its fields into column values.
+Every function takes the ``Layout`` of the table it writes (syncd's own schema or a mapped
+table). ``prepare`` checks one operation in Python before anything is sent (so a too long
+value is reported alike on every backend, SQLite included) and turns its fields into
+values under syncd's names, dropping the fields the table does not store.
 ``write_batch`` writes a batch on a connection the caller holds in a transaction: deletes
 first, then updates, then creates, so a login freed by a delete or a login change can be
 taken by a create of the same batch. The number of statements depends on which kinds of
@@ -20,23 +22,27 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors._sql import driver_message
-from connectors.base import CreateAccount, DeleteAccount, OpOutcome, PortalOp, UpdateAccount
+from connectors.base import (
+    CreateAccount,
+    DeleteAccount,
+    OpOutcome,
+    PortalOp,
+    SetPassword,
+    UpdateAccount,
+)
+from connectors.sql_portal._layout import Layout
 from connectors.sql_portal.schema import (
     ACCOUNT_FIELDS,
     CONTACT_FIELDS,
-    MAX_DISCOUNT,
     STATUSES,
-    account,
-    contact,
     contact_from_row,
     contact_values,
     max_length,
     to_db_discount,
 )
 from syncd.errors import FatalError, LoginTaken, RecordError
+from syncd.model import format_discount
 
-# Every column a create writes, so that all rows of one executemany have the same keys.
-CREATE_COLUMNS = ("contractor_key", *sorted(ACCOUNT_FIELDS))
 CREATE_FIELDS = ACCOUNT_FIELDS - {"status", "block_reason"} | {"contacts"}
 UPDATE_FIELDS = ACCOUNT_FIELDS | {"contacts"}
 MYSQL_CONSTRAINT_FAILED = 4025  # MariaDB: a CHECK constraint refused the row
@@ -44,13 +50,13 @@ MYSQL_CONSTRAINT_FAILED = 4025  # MariaDB: a CHECK constraint refused the row
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """One operation, checked, with its ``b2b_account`` values and contacts ready to write."""
+    """One operation, checked, with its values (by syncd's names) and contacts ready."""
 
     index: int  # position in the caller's list of operations
     op: PortalOp
-    values: dict[str, Any]  # create: every column; update: only the requested ones
+    values: dict[str, Any]  # create: every stored field; update: only the requested ones
     contacts: list[dict[str, Any]] | None  # None: leave the account's contacts alone
-    account_id: int | None  # update/delete target; None when it cannot be a portal id
+    account_id: int | str | None  # update/delete target; None when it cannot be a portal id
 
     @property
     def secrets(self) -> tuple[str | None, ...]:
@@ -58,67 +64,96 @@ class Prepared:
         return (self.values.get("password_hash"),)
 
 
-def prepare(index: int, op: PortalOp) -> Prepared | RecordError:
+def prepare(
+    layout: Layout, index: int, op: PortalOp, password_hash: str | None = None
+) -> Prepared | RecordError:
     """Check ``op`` and convert its fields; a bad value is a ``RecordError`` for this op.
 
-    Raises ``FatalError`` for a field the portal does not have: that is a bug in the caller.
+    A ``SetPassword`` arrives with ``password_hash`` made by the caller. Raises
+    ``FatalError`` for a field syncd does not have: that is a bug in the caller.
     """
     if isinstance(op, DeleteAccount):
-        return Prepared(index, op, {}, None, _parse_id(op.account_id))
-    allowed = CREATE_FIELDS if isinstance(op, CreateAccount) else UPDATE_FIELDS
-    unknown = sorted(set(op.fields) - allowed)
-    if unknown:
-        message = f"bug: {type(op).__name__} for {op.key} carries unknown field(s) {unknown}"
-        raise FatalError(message)
+        return Prepared(index, op, {}, None, layout.parse_id(op.account_id))
+    if isinstance(op, SetPassword):
+        if not layout.has("password_hash"):
+            message = (
+                f"the portal's table has no password column, so the password of contractor "
+                f"{op.key} cannot be set: map it in portal.columns.password_hash"
+            )
+            return RecordError(op.key, message)
+        fields: dict[str, Any] = {"password_hash": password_hash}
+    else:
+        allowed = CREATE_FIELDS if isinstance(op, CreateAccount) else UPDATE_FIELDS
+        unknown = sorted(set(op.fields) - allowed)
+        if unknown:
+            message = f"bug: {type(op).__name__} for {op.key} carries unknown field(s) {unknown}"
+            raise FatalError(message)
+        fields = op.fields
     try:
-        values = {n: _clean(n, v) for n, v in op.fields.items() if n != "contacts"}
+        values = {
+            n: _clean(layout, n, v) for n, v in fields.items() if n != "contacts" and layout.has(n)
+        }
     except InvalidOperation:
-        message = f"contractor {op.key}: discount {op.fields['discount']!r} is not a number"
+        message = f"contractor {op.key}: discount {fields['discount']!r} is not a number"
         return RecordError(op.key, message)
-    raw_contacts = op.fields.get("contacts")
+    raw_contacts = fields.get("contacts") if layout.contacts is not None else None
     contacts = None if raw_contacts is None else [contact_values(c) for c in raw_contacts]
     if isinstance(op, CreateAccount):
-        values = {
-            **dict.fromkeys(CREATE_COLUMNS),
-            **values,
+        state = {
             "contractor_key": op.key,
             "status": str(op.status),
             "block_reason": op.block_reason,
         }
-        values["discount"] = to_db_discount(values["discount"])
-        contacts = contacts or []
+        values = {
+            **dict.fromkeys(_create_names(layout)),
+            **values,
+            **{name: value for name, value in state.items() if layout.has(name)},
+        }
+        if layout.has("discount") and values["discount"] is None:
+            values["discount"] = _clean(layout, "discount", None)
+        contacts = contacts or [] if layout.contacts is not None else None
         target = None
     else:
-        target = _parse_id(op.account_id)
-    problem = _problem(values, contacts, creating=isinstance(op, CreateAccount))
+        target = layout.parse_id(op.account_id)
+    if "status" in values:
+        if values["status"] not in STATUSES:
+            message = f"bug: status {values['status']!r} is not one of {sorted(STATUSES)}"
+            raise FatalError(message)
+        values["status"] = layout.to_db_status(values["status"])
+    problem = _problem(layout, values, contacts, creating=isinstance(op, CreateAccount))
     if problem is not None:
         return RecordError(op.key, f"contractor {op.key}: {problem}")
     return Prepared(index, op, values, contacts, target)
 
 
-def write_batch(conn: sa.Connection, batch: Sequence[Prepared], now: datetime) -> list[OpOutcome]:
+def write_batch(
+    layout: Layout, conn: sa.Connection, batch: Sequence[Prepared], now: datetime
+) -> list[OpOutcome]:
     """Write ``batch`` on ``conn`` (inside the caller's transaction); one outcome per op.
 
     Database errors propagate: the caller rolls back and decides what they mean.
     """
     outcomes: dict[int, OpOutcome] = {}
-    _delete(conn, [p for p in batch if isinstance(p.op, DeleteAccount)], outcomes)
-    _update(conn, [p for p in batch if isinstance(p.op, UpdateAccount)], now, outcomes)
-    _create(conn, [p for p in batch if isinstance(p.op, CreateAccount)], now, outcomes)
+    updates = [p for p in batch if isinstance(p.op, UpdateAccount | SetPassword)]
+    _delete(layout, conn, [p for p in batch if isinstance(p.op, DeleteAccount)], outcomes)
+    _update(layout, conn, updates, now, outcomes)
+    _create(layout, conn, [p for p in batch if isinstance(p.op, CreateAccount)], now, outcomes)
     return [outcomes[p.index] for p in batch]
 
 
-def record_error(conn: sa.Connection, item: Prepared, error: sa.exc.DBAPIError) -> RecordError:
+def record_error(
+    layout: Layout, conn: sa.Connection, item: Prepared, error: sa.exc.DBAPIError
+) -> RecordError:
     """Why the database refused ``item`` alone: ``LoginTaken`` when its login is someone
     else's, else a ``RecordError`` quoting the database (never the password hash)."""
     key = item.op.key
     login = item.values.get("login")
     if login is not None and isinstance(error, sa.exc.IntegrityError):
-        owner = conn.execute(
-            sa.select(account.c.id, account.c.contractor_key).where(account.c.login == login)
-        ).first()
+        owner_key = layout.col("contractor_key") if layout.has("contractor_key") else sa.null()
+        query = sa.select(layout.col("id").label("id"), owner_key.label("owner_key"))
+        owner = conn.execute(query.where(layout.login_matches([login]))).first()
         if owner is not None and owner.id != item.account_id:
-            return LoginTaken(key, login, owner_key=owner.contractor_key)
+            return LoginTaken(key, login, owner_key=owner.owner_key)
     detail = driver_message(error, secrets=item.secrets)
     message = (
         f"the portal refused the account of contractor {key}: {detail}; correct the "
@@ -141,7 +176,7 @@ def refused_record(error: BaseException | None) -> sa.exc.DBAPIError | None:
 
 def missing_account(item: Prepared) -> RecordError:
     """The error of an update whose account is gone from the portal."""
-    assert isinstance(item.op, UpdateAccount | DeleteAccount)
+    assert isinstance(item.op, UpdateAccount | DeleteAccount | SetPassword)
     message = (
         f"account {item.op.account_id} no longer exists in the portal; a full reconcile "
         f"(`syncd sync --full`) will recreate it"
@@ -149,30 +184,39 @@ def missing_account(item: Prepared) -> RecordError:
     return RecordError(item.op.key, message)
 
 
-def _delete(conn: sa.Connection, items: list[Prepared], outcomes: dict[int, OpOutcome]) -> None:
+def _delete(
+    layout: Layout, conn: sa.Connection, items: list[Prepared], outcomes: dict[int, OpOutcome]
+) -> None:
     ids = [p.account_id for p in items if p.account_id is not None]
     if ids:
-        # Explicit, not left to ON DELETE CASCADE: SQLite enforces it only when asked to.
-        conn.execute(sa.delete(contact).where(contact.c.account_id.in_(ids)))
-        conn.execute(sa.delete(account).where(account.c.id.in_(ids)))
+        if layout.contacts is not None:
+            # Explicit, not left to ON DELETE CASCADE: SQLite enforces it only when asked to.
+            contacts = layout.contacts
+            conn.execute(sa.delete(contacts).where(contacts.c.account_id.in_(ids)))
+        conn.execute(sa.delete(layout.table).where(layout.col("id").in_(ids)))
     for p in items:
         outcomes[p.index] = OpOutcome(p.op, account_id=_op_account_id(p.op))
 
 
 def _update(
-    conn: sa.Connection, items: list[Prepared], now: datetime, outcomes: dict[int, OpOutcome]
+    layout: Layout,
+    conn: sa.Connection,
+    items: list[Prepared],
+    now: datetime,
+    outcomes: dict[int, OpOutcome],
 ) -> None:
-    ids = sorted({p.account_id for p in items if p.account_id is not None})
+    ids = sorted({p.account_id for p in items if p.account_id is not None}, key=str)
     if not ids:
         for p in items:
             outcomes[p.index] = OpOutcome(p.op, error=missing_account(p))
         return
-    columns = [account.c.id, *(account.c[name] for name in sorted(ACCOUNT_FIELDS))]
-    rows = conn.execute(sa.select(*columns).where(account.c.id.in_(ids)))
+    read = ["id", *(name for name in sorted(ACCOUNT_FIELDS) if layout.has(name))]
+    columns = [layout.col(name).label(name) for name in read]
+    rows = conn.execute(sa.select(*columns).where(layout.col("id").in_(ids)))
     current = {row.id: row._mapping for row in rows}
     with_contacts = [p.account_id for p in items if p.contacts is not None]
     with_contacts = [target for target in with_contacts if target in current]
-    stored = _contacts_of(conn, with_contacts) if with_contacts else {}
+    stored = _contacts_of(layout, conn, with_contacts) if with_contacts else {}
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     replaced: list[Prepared] = []
     for p in items:
@@ -185,8 +229,9 @@ def _update(
         new_contacts = p.contacts is not None and p.contacts != stored.get(target, [])
         if new_contacts:
             replaced.append(p)
-        if changes or new_contacts:
+        if (changes or new_contacts) and layout.has("updated_at"):
             changes["updated_at"] = now
+        if changes:
             params = {f"v_{name}": value for name, value in changes.items()}
             groups.setdefault(tuple(sorted(changes)), []).append({"v_id": target, **params})
         outcomes[p.index] = OpOutcome(p.op, account_id=_op_account_id(p.op))
@@ -200,108 +245,128 @@ def _update(
         # Move changing logins aside first, so two accounts can swap logins in one batch
         # without tripping the unique index. No real login starts with a space.
         conn.execute(
-            sa.update(account)
-            .where(account.c.id == sa.bindparam("v_id"))
-            .values(login=sa.bindparam("v_parked")),
+            sa.update(layout.table)
+            .where(layout.col("id") == sa.bindparam("v_id"))
+            .values({layout.columns["login"]: sa.bindparam("v_parked")}),
             [{"v_id": target, "v_parked": f" parked {target}"} for target in renamed],
         )
     for names, params_list in groups.items():
         statement = (
-            sa.update(account)
-            .where(account.c.id == sa.bindparam("v_id"))
-            .values({name: sa.bindparam(f"v_{name}") for name in names})
+            sa.update(layout.table)
+            .where(layout.col("id") == sa.bindparam("v_id"))
+            .values({layout.columns[name]: sa.bindparam(f"v_{name}") for name in names})
         )
         conn.execute(statement, params_list)
-    if replaced:
+    if replaced and layout.contacts is not None:
         targets = [p.account_id for p in replaced]
-        conn.execute(sa.delete(contact).where(contact.c.account_id.in_(targets)))
-        _insert_contacts(conn, [(p.account_id, p.contacts or []) for p in replaced])
+        conn.execute(sa.delete(layout.contacts).where(layout.contacts.c.account_id.in_(targets)))
+        _insert_contacts(layout, conn, [(p.account_id, p.contacts or []) for p in replaced])
 
 
 def _create(
-    conn: sa.Connection, items: list[Prepared], now: datetime, outcomes: dict[int, OpOutcome]
+    layout: Layout,
+    conn: sa.Connection,
+    items: list[Prepared],
+    now: datetime,
+    outcomes: dict[int, OpOutcome],
 ) -> None:
     if not items:
         return
-    rows = [{**p.values, "created_at": now, "updated_at": now} for p in items]
+    stamps = {
+        layout.columns[name]: now for name in ("created_at", "updated_at") if layout.has(name)
+    }
+    rows = [
+        {**layout.constants, **{layout.columns[n]: v for n, v in p.values.items()}, **stamps}
+        for p in items
+    ]
+    id_column, login = layout.col("id").label("id"), layout.col("login").label("login")
     if conn.dialect.insert_executemany_returning:
         # One INSERT ... VALUES (...), (...) RETURNING per page ("insertmanyvalues").
-        inserted = conn.execute(sa.insert(account).returning(account.c.id, account.c.login), rows)
+        inserted = conn.execute(sa.insert(layout.table).returning(id_column, login), rows)
         ids = {row.login: row.id for row in inserted}
     else:  # MySQL and MariaDB < 10.5 have no RETURNING: insert, then read the ids back
-        conn.execute(sa.insert(account), rows)
+        conn.execute(sa.insert(layout.table), rows)
         logins = [p.values["login"] for p in items]
-        query = sa.select(account.c.id, account.c.login).where(account.c.login.in_(logins))
+        query = sa.select(id_column, login).where(layout.col("login").in_(logins))
         ids = {row.login: row.id for row in conn.execute(query)}
-    _insert_contacts(conn, [(ids[p.values["login"]], p.contacts or []) for p in items])
+    _insert_contacts(layout, conn, [(ids[p.values["login"]], p.contacts or []) for p in items])
     for p in items:
         outcomes[p.index] = OpOutcome(p.op, account_id=str(ids[p.values["login"]]))
 
 
-def _insert_contacts(conn: sa.Connection, owners: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+def _insert_contacts(
+    layout: Layout, conn: sa.Connection, owners: list[tuple[Any, list[dict[str, Any]]]]
+) -> None:
     # Contacts keep their order through their ids: one executemany inserts them in order.
     rows = [{"account_id": owner, **item} for owner, items in owners for item in items]
-    if rows:
-        conn.execute(sa.insert(contact), rows)
+    if rows and layout.contacts is not None:
+        conn.execute(sa.insert(layout.contacts), rows)
 
 
-def _contacts_of(conn: sa.Connection, ids: list[int | None]) -> dict[int, list[dict[str, Any]]]:
+def _contacts_of(
+    layout: Layout, conn: sa.Connection, ids: list[Any]
+) -> dict[Any, list[dict[str, Any]]]:
+    assert layout.contacts is not None
+    contact = layout.contacts
     query = (
         sa.select(contact)
         .where(contact.c.account_id.in_(ids))
         .order_by(contact.c.account_id, contact.c.id)
     )
-    found: dict[int, list[dict[str, Any]]] = {}
+    found: dict[Any, list[dict[str, Any]]] = {}
     for row in conn.execute(query):
         found.setdefault(row.account_id, []).append(contact_from_row(row))
     return found
 
 
+def _create_names(layout: Layout) -> list[str]:
+    """Every field a create writes, so that all rows of one executemany have the same keys."""
+    return sorted(name for name in ACCOUNT_FIELDS | {"contractor_key"} if layout.has(name))
+
+
 def _same(stored: Any, new: Any) -> bool:
     if isinstance(new, Decimal) and stored is not None:
         return Decimal(stored) == new
-    return bool(stored == new)
+    # A mapped table may hand back 1 for a configured "1" (or the other way round).
+    return bool(stored == new) or (stored is not None and str(stored) == str(new))
 
 
-def _clean(name: str, value: Any) -> Any:
+def _clean(layout: Layout, name: str, value: Any) -> Any:
     if name == "discount":
-        return to_db_discount(value)
+        discount = to_db_discount(value)
+        return format_discount(discount) if layout.discount_as_text else discount
     # str() turns a StrEnum (AccountStatus) into its value; some drivers would send its name.
     return None if value is None else str(value)
 
 
-def _parse_id(account_id: str) -> int | None:
-    try:
-        return int(account_id)
-    except ValueError:
-        return None
-
-
 def _op_account_id(op: PortalOp) -> str | None:
-    return op.account_id if isinstance(op, UpdateAccount | DeleteAccount) else None
+    return op.account_id if isinstance(op, UpdateAccount | DeleteAccount | SetPassword) else None
 
 
 def _problem(
-    values: Mapping[str, Any], contacts: list[dict[str, Any]] | None, *, creating: bool
+    layout: Layout,
+    values: Mapping[str, Any],
+    contacts: list[dict[str, Any]] | None,
+    *,
+    creating: bool,
 ) -> str | None:
     """What is wrong with the values, said so that someone can fix it in the ERP."""
     if (creating or "login" in values) and not values.get("login"):
         return "the login (e-mail) is empty: add an e-mail address in the ERP"
-    if "status" in values and values["status"] not in STATUSES:
-        message = f"bug: status {values['status']!r} is not one of {sorted(STATUSES)}"
-        raise FatalError(message)
-    discount = values.get("discount")
-    if discount is not None and abs(discount) > MAX_DISCOUNT:
-        return f"discount {discount}% is out of range: the portal holds at most {MAX_DISCOUNT}%"
+    discount, limit = values.get("discount"), layout.discount_limit
+    if discount is not None and limit is not None and abs(Decimal(discount)) > limit:
+        return f"discount {discount}% is out of range: the portal holds at most {limit}%"
     for name, value in values.items():
-        problem = _too_long(account, name, value, what=name)
+        problem = _too_long(layout.table, layout.columns[name], value, what=name)
         if problem:
             return problem
     for position, item in enumerate(contacts or [], start=1):
         if not item["name"]:
             return f"contact person #{position} has no name: add one in the ERP"
+        assert layout.contacts is not None
         for name in CONTACT_FIELDS:
-            problem = _too_long(contact, name, item[name], what=f"contact #{position} {name}")
+            what = f"contact #{position} {name}"
+            problem = _too_long(layout.contacts, name, item[name], what=what)
             if problem:
                 return problem
     return None
@@ -311,7 +376,7 @@ def _too_long(table: sa.Table, name: str, value: Any, *, what: str) -> str | Non
     limit = max_length(table, name)
     if limit is None or not isinstance(value, str) or len(value) <= limit:
         return None
-    if name == "password_hash":
+    if what == "password_hash":
         return f"the password hash is {len(value)} characters long, the portal holds {limit}"
     return (
         f"{what} is {len(value)} characters long but the portal holds at most {limit}: "

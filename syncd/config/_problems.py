@@ -136,6 +136,8 @@ def _untagged(path: KeyPath, variants: Variants) -> tuple[KeyPath, dict[str, typ
     """``path`` without the kind pydantic inserted, and the model chosen for the section."""
     if len(path) >= 2 and path[0] in variants and path[1] in variants[path[0]]:
         return (path[0], *path[2:]), {path[0]: variants[path[0]][path[1]]}
+    if len(path) == 1 and path[0] in variants:  # the whole section is missing: the default
+        return path, {path[0]: next(iter(variants[path[0]].values()))}  # kind comes first
     return path, {}
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "HttpUrl",
     "Mailbox",
     "OnRemoved",
+    "Passwords",
     "PortalSection",
     "PositiveDuration",
     "Secret",
@@ -121,12 +122,21 @@ class OnRemoved(StrEnum):
     DEACTIVATE = "deactivate"
 
 
+class Passwords(StrEnum):
+    """Who gives the customer a password: syncd (``set``, mailed with the activation) or
+    the portal itself (``none``: the mail says how to set one there)."""
+
+    SET = "set"
+    NONE = "none"
+
+
 class PortalSection(Section):
     """``portal``: the keys every portal kind has. A kind adds its own."""
 
     kind: str
     on_removed: Annotated[OnRemoved, PlainValidator(enum_parser(OnRemoved))] = OnRemoved.DELETE
     adopt_existing: bool = False
+    passwords: Annotated[Passwords, PlainValidator(enum_parser(Passwords))] = Passwords.SET
 
     @property
     def safe_url(self) -> str:

@@ -19,7 +19,8 @@ from typing import Any
 
 import structlog
 
-from connectors.base import OpOutcome, UpdateAccount
+from connectors.base import OpOutcome, PortalOp, SetPassword, UpdateAccount
+from syncd.config.base import Passwords
 from syncd.errors import (
     MailTemplateError,
     PermanentMailError,
@@ -30,7 +31,7 @@ from syncd.errors import (
 from syncd.mail.render import PASSWORD_TEMPLATES, MailRenderer
 from syncd.mail.transports import MailSession, MailTransport, RetryPolicy, send_with_retry
 from syncd.model import AccountStatus
-from syncd.passwords import generate_password, hash_password
+from syncd.passwords import generate_password
 from syncd.store import AuditEntry, Binding, MailRow
 from syncd.wiring import Services
 
@@ -166,23 +167,21 @@ class Batch:
     # -- steps ---------------------------------------------------------------------------
 
     def _set_passwords(self, live: list[tuple[MailRow, Binding]]) -> dict[int, str]:
-        """Generate and hash a password per password mail; set all hashes in one call.
+        """Generate a password per password mail and hand them all to the portal in one
+        call; the portal connector hashes or sends each as its portal needs.
 
-        A mail whose hash could not be set is dropped from ``live`` (failed, or left
-        pending when the portal is unreachable)."""
+        A mail whose password could not be set is dropped from ``live`` (failed, or left
+        pending when the portal is unreachable). With ``portal.passwords: none`` the portal
+        keeps passwords itself: nothing is set, and the mail says how to set one there."""
         wanted = [(row, b) for row, b in live if row.template in PASSWORD_TEMPLATES]
-        if not wanted:
+        if not wanted or self.services.config.portal.passwords is Passwords.NONE:
             return {}
-        # Hashing moves into the portal connector with the portals issue; until then only
-        # the SQL portal has a scheme to choose.
-        scheme = getattr(self.services.config.portal, "password_scheme", "bcrypt")
         passwords: dict[int, str] = {}
-        ops = []
+        ops: list[PortalOp] = []
         for row, binding in wanted:
             password = self._typed_for(row) or generate_password()
             passwords[row.id] = password
-            hashed = hash_password(password, scheme)
-            ops.append(UpdateAccount(row.key, binding.account_id, {"password_hash": hashed}))
+            ops.append(SetPassword(row.key, binding.account_id, password))
         try:
             outcomes = self.services.portal.apply(ops)
         except PortalUnavailable as error:

@@ -6,10 +6,11 @@ portal, a look at the raw rows), so a REST or SCIM connector can run the same ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +19,24 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from structlog.testing import capture_logs
 
-from connectors.base import CreateAccount, DeleteAccount, OpOutcome, PortalOp, UpdateAccount
+from connectors.base import (
+    CreateAccount,
+    DeleteAccount,
+    OpOutcome,
+    PortalOp,
+    SetPassword,
+    UpdateAccount,
+)
+from connectors.sql_portal.config import SqlPortalConfig
 from connectors.sql_portal.portal import SqlPortal
 from connectors.sql_portal.schema import account, contact, metadata
 from syncd.errors import LoginTaken, PortalUnavailable, RecordError
-from syncd.model import Contact, DesiredAccount
+from syncd.model import SYNCED_FIELDS, Contact, DesiredAccount
+from syncd.passwords import verify_password
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 HASH = "$2b$12$SECRETSECRETSECRETSECRETuQ2yWm0V3iQpZsN6d1n6b1QGmJm9e"
+PLAIN = "Plant3d-Secret-Kx7"
 
 
 class Clock:
@@ -324,6 +335,60 @@ def test_password_hash_is_written_but_never_read_back(portal: SqlPortal, db: sa.
     assert "SECRET" not in repr(logs)
 
 
+@pytest.mark.parametrize(
+    ("scheme", "cost", "prefix"),
+    [
+        ("bcrypt", 4, "$2b$04$"),
+        ("bcrypt_2y", 5, "$2y$05$"),
+        ("argon2id", 1, "$argon2id$v=19$m=65536,t=1,p=4$"),
+    ],
+)
+def test_set_password_hashes_with_the_configured_scheme(
+    db_url: str, db: sa.Engine, scheme: str, cost: int, prefix: str
+) -> None:
+    """SetPassword stores a hash of the configured scheme and cost that verifies; the
+    plaintext reaches no row, log line, outcome or (SQLite) the database file."""
+    config = {"url": db_url, "password_scheme": scheme, "password_cost": cost}
+    portal = SqlPortal.from_config(SqlPortalConfig.model_validate(config))
+    portal.ensure_ready()
+    assert portal.stored_fields == frozenset(SYNCED_FIELDS)
+    (account_id,) = ok_ids(portal.apply([create(desired("K1"))]))
+    with capture_logs() as logs:
+        outcomes = portal.apply([SetPassword("K1", account_id, PLAIN)])
+    ok_ids(outcomes)
+    portal.close()
+    hashed = raw(db, "k1@example.com")["password_hash"]
+    assert hashed.startswith(prefix)
+    assert verify_password(PLAIN, hashed)
+    assert not verify_password(PLAIN + "x", hashed)
+    assert PLAIN not in repr(logs) + repr(outcomes)
+    if db_url.startswith("sqlite"):
+        assert PLAIN.encode() not in Path(db_url.removeprefix("sqlite:///")).read_bytes()
+
+
+@pytest.mark.usefixtures("quick_bcrypt")
+def test_set_password_errors_never_quote_the_password(portal: SqlPortal) -> None:
+    """A password bcrypt cannot take and a password for a missing account are record errors
+    of their own ops, the others are applied, and no error or log line holds a password."""
+    (account_id,) = ok_ids(portal.apply([create(desired("K1"))]))
+    too_long = "Żółć-" * 20
+    with capture_logs() as logs:
+        outcomes = portal.apply(
+            [
+                SetPassword("K1", account_id, too_long),
+                SetPassword("K2", "999999", PLAIN),
+                SetPassword("K1", account_id, PLAIN + "2"),
+            ]
+        )
+    assert [type(o.error) for o in outcomes] == [RecordError, RecordError, type(None)]
+    assert "72 bytes" in str(outcomes[0].error)
+    assert "no longer exists" in str(outcomes[1].error)
+    text = repr(logs) + repr(outcomes) + "".join(str(o.error) for o in outcomes)
+    assert PLAIN not in text
+    assert "Żółć" not in text
+    assert repr(SetPassword("K1", account_id, PLAIN)).count(PLAIN) == 0
+
+
 def test_statements_per_batch_do_not_grow_with_the_batch(portal: SqlPortal) -> None:
     """10 and 200 creates (with contacts), then 10 and 200 updates, take as many statements."""
     counts = []
@@ -473,7 +538,7 @@ def test_an_unreachable_portal_is_unavailable_without_the_password(url: str) -> 
     server but never the password."""
     portal = SqlPortal(url, password="Tajne-Hasło-123")  # noqa: S106 - proven never to leak
     try:
-        calls = [
+        calls: list[Callable[[], object]] = [
             portal.ensure_ready,
             lambda: portal.find_by_logins(["a@x.pl"]),
             lambda: list(portal.accounts()),

@@ -49,13 +49,15 @@ def test_support_block_survives_syncs_and_erp_changes(env: GtEnv, smtp: Server) 
     unblocked = env.cli("accounts", "unblock", "2", "--actor", "ewa", "--json")
     assert unblocked.code == 0, unblocked.err
     assert unblocked.doc["mail_result"]["status"] == "sent"
-    assert env.accounts()["2"]["status"] == "pending"  # never activated: no password yet
+    # Never activated (blocked before its activation went out): the unblock sends the
+    # activation with a password, and the account is active once it is accepted.
+    assert env.accounts()["2"]["status"] == "active"
     assert env.accounts()["2"]["block_reason"] is None
     history = env.cli("history", "K002", "--json").doc["history"]
     support = [(h["action"], h["actor"]) for h in history if h["action"].startswith("support")]
     assert support == [("support_block", "ewa"), ("support_unblock", "ewa")]
     mailed = [(h["detail"]["template"], h["actor"]) for h in history if h["action"] == "mail_sent"]
-    assert mailed == [("blocked", "ewa"), ("unblocked", "ewa")]
+    assert mailed == [("blocked", "ewa"), ("activation", "ewa")]
 
 
 def test_erp_block_is_lifted_by_the_erp(env: GtEnv) -> None:

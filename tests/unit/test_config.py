@@ -149,8 +149,13 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
         (minimal(source={"feature": "   "}), "source.feature: must not be empty (got '   ')"),
         (
             minimal(portal={"kind": "scim", "url": "https://p.example.com/scim/v2"}),
-            "portal.kind: must be one of sql (got 'scim')",
+            "portal.token: kind scim needs token, or username and password",
         ),
+        (
+            minimal(portal={"kind": "ldap"}),
+            "portal.kind: must be one of sql, scim, rest (got 'ldap')",
+        ),
+        (minimal(portal={"kind": "rest", "url": "ftp://x"}), "portal.url: must be an http"),
         (minimal(source={"kind": "oracle"}), "source.kind: must be one of subiekt_gt,"),
         (
             minimal(source={"kind": "subiekt_gt", "query": "SELECT 1"}),

@@ -185,6 +185,21 @@ def test_full_mode_repairs_portal_drift() -> None:
     assert [(c.desired.key, c.replaces) for c in plan.create] == [("2", "a2")]
 
 
+def test_full_mode_compares_only_the_fields_the_portal_stores() -> None:
+    """A portal without contacts or discounts is not "repaired" every night for them."""
+    one = desired("1", price_level="Hurtowa")
+    listed = {**one.fields(), "contacts": [], "discount": "0.00"}
+    edited = Account("a1", one.login, "1", "active", None, listed)
+    stores = frozenset({"login", "name", "email", "price_level"})
+    options = replace(OPTIONS, portal_fields=stores)
+    plan = make_plan([one], {"1": bound(one)}, options, {"a1": edited})
+    assert plan.update == []
+    assert (plan.is_empty, plan.unchanged) == (True, 1)
+    hand_edit = replace(edited, fields={**listed, "price_level": "X"})
+    plan = make_plan([one], {"1": bound(one)}, options, {"a1": hand_edit})
+    assert plan.update[0].changes == {"price_level": {"old": "X", "new": "Hurtowa"}}
+
+
 def test_existing_portal_login_is_adopted_or_a_conflict() -> None:
     """A create whose login the portal has: adopt when allowed, rebind our own, else conflict."""
     item = desired("1")

@@ -1,0 +1,1 @@
+"""A JSON REST portal described in YAML (``portal.kind: rest``)."""
