@@ -16,7 +16,7 @@ def test_a_wrong_scim_token_is_one_line_exit_4_without_the_token(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """doctor against a real SCIM server with a wrong token: exit 4, "check the token"."""
-    wrong = "wrong-token-0123456789"  # noqa: S105 - a planted test secret
+    wrong = "wrong-token-0123456789"
     with running(tmp_path / "scim") as server:
         section = {**server.section(), "token": wrong}
         config = write_config(tmp_path, portal=section)
