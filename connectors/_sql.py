@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncd._dburl import describe, driver_message
+from syncd._dburl import create_owner_only, describe, driver_message
 
 __all__ = [
     "describe",
@@ -84,6 +84,7 @@ def make_engine(url: str | sa.URL, *, password: str | None = None, **kw: Any) ->
         connect_args["options"] = "-c cursor_tuple_fraction=1"
     connect_args.update(kw.pop("connect_args", {}))
     kw.setdefault("pool_pre_ping", True)
+    create_owner_only(parsed)
     return sa.create_engine(parsed, connect_args=connect_args, **kw)
 
 

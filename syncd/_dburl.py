@@ -7,7 +7,28 @@ Shared by the state store (``syncd.store._db``) and the SQL connectors
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+
 import sqlalchemy as sa
+
+
+def create_owner_only(url: sa.URL) -> None:
+    """Create a SQLite database file that does not exist yet readable by its owner only.
+
+    The state store holds the outbox and the portal holds password hashes; SQLite would
+    create them with the umask's mode (often 0644), and gives its ``-wal`` and ``-shm``
+    files the main file's mode, so the first file decides. Other backends: nothing to do.
+    A directory that does not exist is left for SQLite to report.
+    """
+    if url.get_backend_name() != "sqlite":
+        return
+    database = url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError, NotADirectoryError):
+        os.close(os.open(Path(database), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def describe(url: str | sa.URL) -> str:

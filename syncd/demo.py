@@ -54,7 +54,7 @@ def build_demo(directory: Path, source: str = "subiekt_gt") -> Path:
     for name in ("erp.db", "portal.db", "state.db", "state.db-wal", "state.db-shm"):
         (directory / name).unlink(missing_ok=True)
     shutil.rmtree(directory / "outbox", ignore_errors=True)
-    (directory / "outbox").mkdir()
+    (directory / "outbox").mkdir(mode=0o700)  # the .eml files hold passwords
     section = build_demo_erp(source, f"sqlite:///{directory / 'erp.db'}")
     config_path = directory / "config.yaml"
     text = CONFIG_TEMPLATE.format(dir=directory, source=_yaml_section("source", section))

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from syncd._dburl import describe, driver_message
+from syncd._dburl import create_owner_only, describe, driver_message
 from syncd.errors import FatalError, UnavailableError
 from syncd.store.migration_lock import migration_lock
 
@@ -38,6 +38,10 @@ MIGRATION_LOCK_WAIT_S = 120
 CONNECT_TIMEOUT_S = 10
 SQLITE_BUSY_TIMEOUT_S = 30
 WAL_SWITCH_ATTEMPTS = 20
+# PRAGMAs take no bound parameters: the statement is a constant, checked against the
+# setting at import so the two cannot drift apart.
+_BUSY_TIMEOUT_PRAGMA = "PRAGMA busy_timeout=30000"
+assert SQLITE_BUSY_TIMEOUT_S * 1000 == 30000
 
 
 def create_store_engine(url: str) -> sa.Engine:
@@ -57,6 +61,7 @@ def create_store_engine(url: str) -> sa.Engine:
                 f"{error.strerror}; create it or point state.url elsewhere"
             )
             raise UnavailableError(message) from error
+    create_owner_only(parsed)
     engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     sa.event.listen(engine, "connect", _sqlite_on_connect)
     sa.event.listen(engine, "begin", _sqlite_on_begin)
@@ -67,7 +72,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # syncd emits BEGIN itself, see _sqlite_on_begin
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute(_BUSY_TIMEOUT_PRAGMA)
         cursor.execute("PRAGMA foreign_keys=ON")
         if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             _switch_to_wal(cursor)
