@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # unixODBC + the MariaDB ODBC driver (the ODBC path is tested for real), systemd-analyze
-# (the unit's security score is tested), and WordPress with PHP (a real third-party REST
-# portal on loopback). Installed with apt when missing and we are root.
+# (the unit's security score is tested), WordPress with PHP (a real third-party REST
+# portal on loopback), Postfix + Dovecot (real bounces read over IMAP on loopback), and
+# Chromium (the support console is tested in a real browser).
+# Installed with apt when missing and we are root; no service is started by installing.
 system-deps:
 	@missing=""; \
 	command -v odbcinst >/dev/null 2>&1 || missing="$$missing unixodbc"; \
@@ -24,9 +26,13 @@ system-deps:
 	command -v php >/dev/null 2>&1 || missing="$$missing php-cli"; \
 	php -m 2>/dev/null | grep -qi '^mysqli$$' || missing="$$missing php-mysql"; \
 	[ -f /usr/share/wordpress/wp-settings.php ] || missing="$$missing wordpress"; \
+	command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ] || missing="$$missing postfix"; \
+	command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-imapd"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
+	    echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
 	    echo "missing system packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from syncd.model import Conflict, DesiredAccount
@@ -118,6 +119,43 @@ class Remove:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """Why a record is left alone this cycle: its last portal writes failed (syncd.backoff).
+
+    ``fingerprint`` is the digest of the ERP row that failed: a different row is tried at
+    once. None for a failed removal.
+    """
+
+    fingerprint: str | None
+    failures: int
+    quarantined: bool
+    retry_after: datetime | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A record with work to do that this cycle does not send: it waits or is quarantined."""
+
+    key: str
+    symbol: str
+    login: str | None
+    deferral: Deferral
+
+    def as_json(self) -> dict[str, Any]:
+        d = self.deferral
+        return {
+            "key": self.key,
+            "symbol": self.symbol,
+            "login": self.login,
+            "failures": d.failures,
+            "quarantined": d.quarantined,
+            "retry_after": d.retry_after.isoformat() if d.retry_after else None,
+            "error": d.error,
+        }
+
+
 def _head(desired: DesiredAccount) -> dict[str, Any]:
     item: dict[str, Any] = {
         "key": desired.key,
@@ -154,8 +192,13 @@ class Plan:
     conflict: list[Conflict] = field(default_factory=list)
     held: list[Remove] = field(default_factory=list)
     refresh: list[Update] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
     unchanged: int = 0
     held_limit: int | None = None
+    # Which check of syncd.safety held the removals (empty_scope, min_scope, max_removals).
+    held_check: str | None = None
+    held_reason: str | None = None  # that check's message: what happened, how to let it through
+    scope: int = 0  # contractors the ERP returned in scope (conflicts included)
 
     @property
     def is_empty(self) -> bool:
@@ -180,6 +223,7 @@ class Plan:
             "unblock": len(self.unblock),
             "conflict": len(self.conflict),
             "held": len(self.held),
+            "deferred": len(self.deferred),
             "unchanged": self.unchanged + len(self.refresh),
         }
 
@@ -194,6 +238,9 @@ class Plan:
             "unblock": [u.as_json() for u in self.unblock],
             "conflict": [conflict_json(c) for c in sorted(self.conflict, key=_conflict_order)],
             "held": [r.as_json() for r in self.held],
+            "held_by": self.held_check,
+            "held_reason": self.held_reason,
+            "deferred": [d.as_json() for d in self.deferred],
             # A refresh rewrites only syncd's bookkeeping: the account itself is unchanged.
             "unchanged": self.unchanged + len(self.refresh),
         }

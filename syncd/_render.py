@@ -54,13 +54,15 @@ def print_result(result: CycleResult, out: TextIO, *, dry_run: bool) -> None:
                 out.write(f"      {name}: {_value(change['old'])} -> {_value(change['new'])}\n")
             for warning in item.get("warnings", []):
                 out.write(f"      warning: {warning}\n")
+    for item in doc["deferred"]:
+        when = "quarantined" if item["quarantined"] else f"next try {item['retry_after']}"
+        out.write(f"  . deferred {item['key']:>8}  failed {item['failures']}x, {when}\n")
     for item in doc["conflict"]:
         out.write(f"  ! conflict {item['key']:>8}  {item['reason']}\n")
     if doc["held"]:
         out.write(
-            f"  {len(doc['held'])} removal(s) HELD by safety.max_removals "
-            f"(limit {result.plan.held_limit}); check the ERP, then run "
-            "`syncd sync --allow-removals` to let them through once:\n"
+            f"  {len(doc['held'])} removal(s) HELD ({result.plan.held_check}): "
+            f"{result.plan.held_reason}:\n"
         )
         for item in doc["held"]:
             out.write(f"      {item['key']:>8}  {item['symbol']:<12} {item['login']}\n")

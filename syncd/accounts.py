@@ -21,6 +21,7 @@ from syncd.cycle import LEASE_TTL
 from syncd.errors import RecordError, UnknownContractor
 from syncd.lease import Lease
 from syncd.mail import MailerOptions, MailReport, deliver_due
+from syncd.mail.bounces import bounce_hint, undeliverable
 from syncd.mail.render import PASSWORD_TEMPLATES
 from syncd.mail.transports import MailTransport
 from syncd.model import AccountStatus
@@ -87,6 +88,7 @@ class Support:
         store = self.services.store
         document = binding_json(binding)
         document["mail"] = [mail_json(m) for m in store.mails(key=binding.key, limit=20)]
+        document["undeliverable"] = undeliverable(store, [binding.key]).get(binding.key)
         document["history"] = [audit_json(a) for a in store.audit_for(binding.key, limit=20)]
         return document
 
@@ -272,6 +274,7 @@ def mail_json(mail: Any) -> dict[str, Any]:
         "sent_at": mail.sent_at.isoformat() if mail.sent_at else None,
         "attempts": mail.attempts,
         "last_error": mail.last_error,
+        "hint": bounce_hint(mail),
     }
 
 

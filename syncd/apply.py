@@ -7,43 +7,32 @@ transaction, so the order is chosen to make a crash between them harmless: a por
 whose bookkeeping was lost is found again on the next cycle (the portal account carries the
 contractor key, and ``resolve_creates`` binds it again), never duplicated, and its mail is
 enqueued then. No mail is ever enqueued for a portal write that did not happen.
+
+Two faults are handled here, where the portal's answers arrive. A record the portal refuses
+gets a backoff row in the same transaction (``syncd.backoff``), and a success clears it;
+but when most writes of a cycle fail, the portal is at fault: the cycle stops as one portal
+failure and no record is blamed. An update whose account is gone from the portal (deleted
+by hand) is repaired at once by creating the account again, as a full reconcile would.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 
-from connectors.base import CreateAccount, DeleteAccount, OpOutcome, Portal, PortalOp, UpdateAccount
-from syncd._plan_items import Adopt, Block, Create, Plan, Remove, Unblock, Update
-from syncd.errors import PortalUnavailable
-from syncd.model import AccountStatus, DesiredAccount
-from syncd.store import AuditEntry, Binding, MailEntry, StateStore
+from connectors.base import OpOutcome, Portal
+from syncd._plan_items import Plan
+from syncd._steps import ApplySettings, ItemRef, Step, StepBuilder, step_batches
+from syncd.backoff import portal_failing
+from syncd.errors import AccountGone, PortalUnavailable, RecordError
+from syncd.store import AuditEntry, Binding, MailEntry, RecordFailure, StateStore
+
+__all__ = ["ApplyReport", "ApplySettings", "apply_plan"]
 
 log = structlog.get_logger(__name__)
-
-ItemRef = tuple[str, str]  # (plan list name, contractor key)
-
-
-@dataclass(slots=True)
-class _Step:
-    """Everything one contractor's actions need, merged: at most one portal op per key."""
-
-    key: str
-    login: str | None
-    account_id: str = ""  # known before the portal answers for everything but a create
-    refs: list[ItemRef] = field(default_factory=list)
-    op: PortalOp | None = None
-    binding: Callable[[str], Binding] | None = None  # account id -> the new binding
-    delete_binding: bool = False
-    cancel_mail: bool = False
-    audits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    mails: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # template, to
 
 
 @dataclass(slots=True)
@@ -52,234 +41,15 @@ class ApplyReport:
 
     results: dict[ItemRef, str] = field(default_factory=dict)
     interrupted: bool = False  # stopped between batches; the rest is left for the next cycle
+    attempted: int = 0  # portal writes sent
+    refused: int = 0  # of those, refused by the portal (a RecordError)
+    first_refusal: str | None = None
+    quarantined: list[str] = field(default_factory=list)  # keys quarantined by this cycle
+    recreated: list[str] = field(default_factory=list)  # keys whose lost account came back
 
     @property
     def failed(self) -> int:
         return sum(1 for result in self.results.values() if result != "ok")
-
-
-@dataclass(frozen=True, slots=True)
-class ApplySettings:
-    """What apply needs from the configuration."""
-
-    run_id: str
-    actor: str = "syncd"
-    send_delay: timedelta = timedelta(minutes=5)
-    language: str = "pl"
-    portal_url: str | None = None
-    erp_block_reason: str = "Konto zablokowane w systemie ERP"
-    batch_size: int = 500
-
-
-def _binding(
-    desired: DesiredAccount,
-    account_id: str,
-    status: str,
-    *,
-    previous: Binding | None,
-    erp_blocked: bool | None = None,
-) -> Binding:
-    support = previous.support_block_reason if previous else None
-    activated = (previous.activated if previous else False) or status == AccountStatus.ACTIVE
-    return Binding(
-        key=desired.key,
-        account_id=account_id,
-        login=desired.login,
-        fingerprint=desired.fingerprint(),
-        fields_json=json.dumps(desired.fields(), ensure_ascii=False, sort_keys=True),
-        status=status,
-        erp_blocked=desired.erp_blocked if erp_blocked is None else erp_blocked,
-        support_block_reason=support,
-        support_blocked_by=previous.support_blocked_by if previous else None,
-        activated=activated,
-        source_fingerprint=desired.source_fingerprint,
-    )
-
-
-def _mail_context(desired: DesiredAccount, settings: ApplySettings) -> dict[str, Any]:
-    """What a template may show. Never a password: that is generated at send time."""
-    return {
-        "login": desired.login,
-        "name": desired.name,
-        "symbol": desired.symbol,
-        "owner_name": desired.owner_name,
-        "owner_email": desired.owner_email,
-        "portal_url": settings.portal_url,
-    }
-
-
-class _StepBuilder:
-    """Turns the plan's items into one merged step per contractor."""
-
-    def __init__(self, bindings: dict[str, Binding], settings: ApplySettings) -> None:
-        self.bindings = bindings
-        self.settings = settings
-        self.steps: dict[str, _Step] = {}
-
-    def step(self, key: str, login: str | None, account_id: str = "") -> _Step:
-        if key not in self.steps:
-            self.steps[key] = _Step(key, login, account_id)
-        return self.steps[key]
-
-    def create(self, item: Create) -> None:
-        d = item.desired
-        # A bound account the portal lost (deleted by hand) comes back as a new account,
-        # but support's decision stays: no sync ever lifts a support block (spec 2). Its
-        # activation mail then waits for the unblock, which sends it.
-        previous = self.bindings.get(d.key) if item.replaces else None
-        support = previous.support_block_reason if previous else None
-        blocked = d.erp_blocked or support is not None
-        status = AccountStatus.BLOCKED if blocked else AccountStatus.PENDING
-        reason = support or (self.settings.erp_block_reason if d.erp_blocked else None)
-        step = self.step(d.key, d.login)
-        step.refs.append(("create", d.key))
-        step.op = CreateAccount(d.key, d.fields(), status, reason)
-
-        def bind(account_id: str) -> Binding:
-            fresh = _binding(d, account_id, status, previous=previous if support else None)
-            return replace(fresh, activated=False)  # a new account has no password yet
-
-        step.binding = bind
-        step.audits.append(("create", {"fields": d.fields(), "status": status}))
-        if item.replaces:
-            step.audits.append(("recreate", {"lost_account_id": item.replaces, "kept": reason}))
-        if not blocked:
-            step.mails.append(("activation", d.login, _mail_context(d, self.settings)))
-
-    def adopt(self, item: Adopt) -> None:
-        d = item.desired
-        step = self.step(d.key, d.login, item.account_id)
-        step.refs.append(("adopt", d.key))
-        fields = {name: change["new"] for name, change in item.changes.items()}
-        step.op = UpdateAccount(d.key, item.account_id, fields)
-        status = item.status
-        step.binding = lambda account_id: _binding(d, account_id, status, previous=None)
-        action = "rebind" if item.own else "adopt"
-        step.audits.append((action, {"account_id": item.account_id, "changes": item.changes}))
-        if item.own and status == AccountStatus.PENDING:
-            # The crash that lost the bookkeeping also lost the activation mail: enqueue it.
-            step.mails.append(("activation", d.login, _mail_context(d, self.settings)))
-
-    def update(self, item: Update, *, quiet: bool = False) -> None:
-        d = item.desired
-        step = self.step(d.key, d.login, item.account_id)
-        previous = self.bindings.get(d.key)
-        if not quiet:
-            step.refs.append(("update", d.key))
-        fields = {name: change["new"] for name, change in item.changes.items()}
-        if item.reactivate:
-            fields["status"] = item.status
-            fields["block_reason"] = self.settings.erp_block_reason if d.erp_blocked else None
-            if previous and previous.support_block_reason:
-                fields["block_reason"] = previous.support_block_reason
-        if fields:
-            step.op = UpdateAccount(d.key, item.account_id, fields)
-        status = item.status
-        step.binding = lambda account_id: _binding(d, account_id, status, previous=previous)
-        if quiet:
-            return
-        step.audits.append(("update", {"changes": item.changes}))
-        if "login" in item.changes:
-            context = {**_mail_context(d, self.settings), "old_login": item.changes["login"]["old"]}
-            step.mails.append(("login_changed", d.login, context))
-        if item.reactivate:
-            step.audits.append(("reactivate", {"status": item.status}))
-            # A pending account never got its password and leaving cancelled its activation
-            # mail, so it comes back with a new activation mail, not a "welcome back".
-            template = "activation" if item.status == AccountStatus.PENDING else "reactivated"
-            step.mails.append((template, d.login, _mail_context(d, self.settings)))
-
-    def block(self, item: Block | Unblock) -> None:
-        d = item.desired
-        step = self.step(d.key, d.login, item.account_id)
-        previous = self.bindings[d.key]
-        blocking = isinstance(item, Block)
-        step.refs.append(("block" if blocking else "unblock", d.key))
-        if item.portal_change:
-            status = AccountStatus.BLOCKED if blocking else item.status  # type: ignore[union-attr]
-            fields: dict[str, Any] = {
-                "status": status,
-                "block_reason": item.reason if isinstance(item, Block) else None,
-            }
-            if isinstance(step.op, UpdateAccount):
-                fields = {**step.op.fields, **fields}
-            step.op = UpdateAccount(d.key, item.account_id, fields)
-            template = "blocked" if blocking else "unblocked"
-            if status == AccountStatus.PENDING:
-                # Never activated (created while blocked): it has no password yet, so the
-                # unblock mails the activation, replacing any still queued for it.
-                template = "activation"
-                step.cancel_mail = True
-            context = _mail_context(d, self.settings)
-            if isinstance(item, Block):
-                context["reason"] = item.reason
-            step.mails.append((template, d.login, context))
-        else:
-            status = previous.status
-        step.binding = lambda account_id: _binding(
-            d, account_id, status, previous=previous, erp_blocked=blocking
-        )
-        detail = {"portal_change": item.portal_change}
-        step.audits.append(("block" if blocking else "unblock", detail))
-
-    def remove(self, item: Remove) -> None:
-        step = self.step(item.key, item.login, item.account_id)
-        step.refs.append(("remove", item.key))
-        step.cancel_mail = True
-        if item.mode == "deactivate":
-            previous = self.bindings[item.key]
-            step.op = UpdateAccount(item.key, item.account_id, {"status": AccountStatus.INACTIVE})
-            step.binding = lambda account_id: _replace_status(previous, AccountStatus.INACTIVE)
-            step.audits.append(("deactivate", {"account_id": item.account_id}))
-        else:
-            step.op = DeleteAccount(item.key, item.account_id)
-            step.delete_binding = True
-            step.audits.append(("remove", {"account_id": item.account_id}))
-
-
-def _replace_status(binding: Binding, status: str) -> Binding:
-    return replace(binding, status=status)
-
-
-def step_batches(
-    plan: Plan, bindings: dict[str, Binding], settings: ApplySettings
-) -> Iterator[list[_Step]]:
-    """The plan's items merged per contractor, ``batch_size`` contractors at a time.
-
-    Removals come first so that logins they free can be reused in the same cycle. Steps
-    are built one batch at a time: a first sync of 200,000 contractors never holds
-    200,000 steps (each with copies of the fields and a mail context) at once.
-    """
-    blocks: list[Block | Unblock] = [*plan.block, *plan.unblock]
-    by_key: dict[str, list[tuple[str, Any]]] = {}
-    for remove in plan.remove:
-        by_key.setdefault(remove.key, []).append(("remove", remove))
-    for kind, items in (
-        ("update", plan.update),
-        ("refresh", plan.refresh),
-        ("block", blocks),
-        ("adopt", plan.adopt),
-        ("create", plan.create),
-    ):
-        for item in items:
-            by_key.setdefault(item.desired.key, []).append((kind, item))
-    keys = list(by_key)
-    for start in range(0, len(keys), settings.batch_size):
-        builder = _StepBuilder(bindings, settings)
-        for key in keys[start : start + settings.batch_size]:
-            for kind, item in by_key.pop(key):
-                _BUILD[kind](builder, item)
-        yield list(builder.steps.values())
-
-
-_BUILD: dict[str, Callable[[_StepBuilder, Any], None]] = {
-    "remove": _StepBuilder.remove,
-    "update": _StepBuilder.update,
-    "refresh": lambda builder, item: builder.update(item, quiet=True),
-    "block": _StepBuilder.block,
-    "adopt": _StepBuilder.adopt,
-    "create": _StepBuilder.create,
-}
 
 
 def apply_plan(
@@ -290,17 +60,20 @@ def apply_plan(
     bindings: dict[str, Binding],
     settings: ApplySettings,
     now: Callable[[], datetime],
+    failing: Mapping[str, RecordFailure] | None = None,
     heartbeat: Callable[[], None] = lambda: None,
     stop: Callable[[], bool] = lambda: False,
 ) -> ApplyReport:
     """Apply ``plan``; returns the result of every item. Raises ``PortalUnavailable`` after
-    recording what was applied when the portal fails part-way.
+    recording what was applied when the portal fails part-way, or refuses most records
+    (``backoff.portal_failing``). ``failing`` are the backoff rows read at the cycle's start.
 
     ``stop`` is asked before each batch: once it says yes (SIGTERM), the batches already
     committed stand and the rest is left unapplied, to be planned again by the next cycle.
     Nothing is ever half-applied, because a batch is the unit of bookkeeping."""
     report = ApplyReport()
-    for chunk in step_batches(plan, bindings, settings):
+    for batch in step_batches(plan, bindings, settings):
+        chunk = batch
         if stop():
             report.interrupted = True
             log.warning("apply.interrupted", applied=len(report.results))
@@ -310,25 +83,111 @@ def apply_plan(
         if ops:
             for outcome in portal.apply(ops):
                 outcomes[id(outcome.op)] = outcome
+            chunk = _recreate_lost(
+                chunk, outcomes, portal=portal, bindings=bindings, settings=settings, report=report
+            )
+        _count(chunk, outcomes, report)
+        blame = not portal_failing(report.attempted, report.refused)
         unavailable = _record(
-            chunk, outcomes, store=store, settings=settings, report=report, now=now()
+            chunk,
+            outcomes,
+            store=store,
+            settings=settings,
+            report=report,
+            now=now(),
+            failing=failing or {},
+            blame=blame,
         )
+        if not blame:
+            raise PortalUnavailable(_portal_failing_message(report))
         if unavailable is not None:
             raise unavailable
         heartbeat()
     return report
 
 
+def _portal_failing_message(report: ApplyReport) -> str:
+    return (
+        f"the portal refused {report.refused} of the {report.attempted} records this cycle "
+        f"sent it (the first: {report.first_refusal}); that many refusals point at the portal "
+        "(its schema, its rules, the account syncd writes with), not at the records: check "
+        "the portal; no record was marked failed, and the next cycle tries them all again"
+    )
+
+
+def _gone(step: Step, outcomes: Mapping[int, OpOutcome]) -> bool:
+    outcome = outcomes.get(id(step.op)) if step.op is not None else None
+    return outcome is not None and isinstance(outcome.error, AccountGone)
+
+
+def _recreate_lost(
+    chunk: list[Step],
+    outcomes: dict[int, OpOutcome],
+    *,
+    portal: Portal,
+    bindings: dict[str, Binding],
+    settings: ApplySettings,
+    report: ApplyReport,
+) -> list[Step]:
+    """Create again, in this same cycle, the accounts an update found gone from the portal.
+
+    The new step is the full reconcile's (``Create(desired, replaces=...)``): a new account
+    with the ERP's values, a support block kept, one activation mail. A deactivation that
+    finds its account gone is done already.
+    """
+    lost = [s for s in chunk if _gone(s, outcomes) and s.recreate is not None]
+    for step in chunk:
+        if step.gone_is_done and _gone(step, outcomes):
+            assert step.op is not None
+            outcomes[id(step.op)] = OpOutcome(step.op, account_id=step.account_id)
+    if not lost:
+        return chunk
+    builder = StepBuilder(bindings, settings)
+    for step in lost:
+        assert step.recreate is not None
+        builder.create(step.recreate)
+        builder.steps[step.key].refs = step.refs  # the plan's items report the repair
+    ops = [step.op for step in builder.steps.values() if step.op is not None]
+    try:
+        answers = portal.apply(ops)
+    except PortalUnavailable as error:  # what the first apply did must still be recorded
+        answers = [OpOutcome(op, error=error) for op in ops]
+    for outcome in answers:
+        outcomes[id(outcome.op)] = outcome
+    for step in lost:
+        log.info("drift.recreated", contractor=step.key, lost_account_id=step.account_id)
+        report.recreated.append(step.key)
+    return [builder.steps.get(s.key, s) if s in lost else s for s in chunk]
+
+
+def _count(chunk: Sequence[Step], outcomes: Mapping[int, OpOutcome], report: ApplyReport) -> None:
+    for step in chunk:
+        outcome = outcomes.get(id(step.op)) if step.op is not None else None
+        if outcome is None:
+            continue
+        report.attempted += 1
+        if isinstance(outcome.error, RecordError):
+            report.refused += 1
+            report.first_refusal = report.first_refusal or str(outcome.error)
+
+
 def _record(
-    chunk: Sequence[_Step],
+    chunk: Sequence[Step],
     outcomes: dict[int, OpOutcome],
     *,
     store: StateStore,
     settings: ApplySettings,
     report: ApplyReport,
     now: datetime,
+    failing: Mapping[str, RecordFailure],
+    blame: bool,
 ) -> PortalUnavailable | None:
-    """Write one batch's bookkeeping in one transaction; return the portal outage, if any."""
+    """Write one batch's bookkeeping in one transaction; return the portal outage, if any.
+
+    A refused record gets its audit entry, a log line and a backoff row, unless ``blame``
+    is False (the portal itself is failing): then only the successes are written."""
+    failures: list[RecordFailure] = []
+    settled: list[str] = []
     upserts: list[Binding] = []
     deletes: list[str] = []
     audits: list[AuditEntry] = []
@@ -344,6 +203,14 @@ def _record(
             message = str(error)
             for ref in step.refs:
                 report.results[ref] = message
+            if not blame:
+                continue
+            if isinstance(error, RecordError):
+                failures.append(
+                    _failure(
+                        step, message, failing=failing, settings=settings, now=now, report=report
+                    )
+                )
             for action, detail in step.audits:
                 audits.append(
                     AuditEntry(step.key, step.login, action, "error", {**detail, "error": message})
@@ -373,13 +240,50 @@ def _record(
             )
         for ref in step.refs:
             report.results[ref] = "ok"
-    if upserts or deletes or audits or mails or cancels:
+        if step.key in failing:
+            settled.append(step.key)
+    if upserts or deletes or audits or mails or cancels or failures or settled:
         store.commit_batch(
             upserts=upserts,
             deletes=deletes,
             audits=audits,
             mails=mails,
             cancel_mail_for=cancels,
+            failures=failures,
+            settled=settled,
             run_id=settings.run_id,
         )
     return unavailable
+
+
+def _failure(
+    step: Step,
+    message: str,
+    *,
+    failing: Mapping[str, RecordFailure],
+    settings: ApplySettings,
+    now: datetime,
+    report: ApplyReport,
+) -> RecordFailure:
+    """The step's backoff row after this failure; says so once when it enters quarantine."""
+    previous = failing.get(step.key)
+    row = settings.backoff.after_failure(
+        previous,
+        key=step.key,
+        login=step.login,
+        action="+".join(kind for kind, _ in step.refs),
+        error=message,
+        fingerprint=step.fingerprint,
+        now=now,
+    )
+    if row.quarantined and not (previous and previous.quarantined):
+        report.quarantined.append(step.key)
+        log.warning(
+            "record.quarantined",
+            contractor=step.key,
+            login=step.login,
+            failures=row.failures,
+            error=message,
+            detail="not sent again until its ERP row changes or `syncd sync --contractor` asks",
+        )
+    return row

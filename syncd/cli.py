@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from syncd import __version__, support_cli
 from syncd.errors import ConfigError, ExitCode, SyncdError, UnavailableError
+from syncd.web import cli as web_cli
 
 if TYPE_CHECKING:
     from syncd.config import Config
@@ -90,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         "run", help="the daemon, in the foreground (systemd Type=notify); logs on stdout"
     )
     support_cli.add_commands(commands, shared, actor=_actor)
+    web_cli.add_commands(commands)
     return parser
 
 
@@ -145,6 +147,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         # journald stores stdout: JSON lines there, a readable console on a terminal.
         logsetup.configure(stream=sys.stdout, level=args.log_level)
         return run_daemon(args.config)
+    if command == "web":
+        return web_cli.run(args)
     config = _load(args)
     if command == "check-config":
         return _check_config(config, as_json=args.json, online=args.online)

@@ -12,25 +12,33 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import structlog
 
+from syncd import safety
+from syncd._cycle_plan import HEARTBEAT_EVERY, Planned, map_changed, plan_cycle, reference_of
 from syncd.apply import ApplyReport, ApplySettings, apply_plan
+from syncd.backoff import BackoffPolicy
 from syncd.errors import ExitCode, LockUnavailable, UnavailableError
 from syncd.lease import Lease
-from syncd.mapping import map_contractor
-from syncd.model import Conflict, DesiredAccount, SourceContractor, Unchanged
-from syncd.plan import Plan, PlanOptions, make_plan, resolve_creates
-from syncd.store import Binding
+from syncd.plan import Plan
 from syncd.wiring import Services
+
+__all__ = [
+    "HEARTBEAT_EVERY",
+    "LEASE_TTL",
+    "CycleRequest",
+    "CycleResult",
+    "map_changed",
+    "run_cycle",
+]
 
 log = structlog.get_logger(__name__)
 
-HEARTBEAT_EVERY = 5_000  # rows read between two renewals of the cycle lease
 LEASE_TTL = timedelta(minutes=2)  # a dead holder's lease lapses this long after its last renewal
 
 
@@ -64,11 +72,28 @@ class CycleResult:
     warnings: list[str] = field(default_factory=list)
     lease_busy: bool = False  # another process held the cycle lease for all of lock_wait
     interrupted: bool = False  # ``request.stop`` was set: stopped early, nothing half-applied
+    scope_reference: int | None = None  # the last good read's in-scope count (syncd.safety)
 
     def summary(self) -> dict[str, Any]:
+        """The run's record in the runs table (what ``status`` reports of it)."""
         counts = self.plan.counts() if self.plan else {}
         failed = self.report.failed if self.report else 0
-        return {**counts, "failed": failed, "duration_s": round(self.duration_s, 3)}
+        document: dict[str, Any] = {
+            **counts,
+            "failed": failed,
+            "duration_s": round(self.duration_s, 3),
+        }
+        if self.plan is not None and self.plan.held_check:
+            document["held_by"] = self.plan.held_check
+            document["held_reason"] = self.plan.held_reason
+        if self.report is not None and self.report.quarantined:
+            document["quarantined"] = len(self.report.quarantined)
+        scope = self.plan.scope if self.plan is not None else None
+        held_check = self.plan.held_check if self.plan is not None else None
+        reference = safety.next_reference(scope, held_check, self.scope_reference)
+        if reference is not None:
+            document[safety.REFERENCE] = reference
+        return document
 
     def as_json(self) -> dict[str, Any]:
         """``plan --json`` / ``sync --json``: the plan's lists, with ``result`` after a sync."""
@@ -89,68 +114,6 @@ def _attach_results(document: dict[str, Any], report: ApplyReport) -> None:
             item["result"] = report.results.get((kind, item["key"]), "not applied")
 
 
-Mapped = DesiredAccount | Conflict | Unchanged
-
-
-def _heartbeat(items: Iterable[Mapped], beat: Callable[[], None]) -> Iterator[Mapped]:
-    for count, item in enumerate(items, start=1):
-        if count % HEARTBEAT_EVERY == 0:
-            beat()
-        yield item
-
-
-def map_changed(
-    contractors: Iterable[SourceContractor], bindings: Mapping[str, Binding], *, full: bool
-) -> Iterator[Mapped]:
-    """Map the contractors whose raw ERP row differs from the one their binding was applied
-    from; the others become ``Unchanged`` without being validated again (most of a quiet
-    cycle's CPU). A full reconcile maps everything: it compares with the portal itself."""
-    for contractor in contractors:
-        binding = bindings.get(contractor.key)
-        raw = contractor.raw_fingerprint()
-        if (
-            not full
-            and binding is not None
-            and binding.source_fingerprint == raw
-            and binding.status != "inactive"
-        ):
-            yield Unchanged(contractor.key, binding.login, contractor.symbol, contractor.name)
-        else:
-            yield map_contractor(contractor, source_fingerprint=raw)
-
-
-def _plan(
-    services: Services, request: CycleRequest, beat: Callable[[], None]
-) -> tuple[Plan, dict[str, Binding]]:
-    """Plan the cycle; also returns the bindings it planned against, for apply to reuse."""
-    config = services.config
-    bindings = services.store.load_bindings()
-    managed = sum(1 for b in bindings.values() if b.status != "inactive")
-    options = PlanOptions(
-        on_removed=config.portal.on_removed.value,
-        erp_block_reason=config.source.erp_block_reason,
-        max_removals=config.safety.max_removals.limit(managed),
-        allow_removals=request.allow_removals,
-        only_keys=request.only_keys,
-        portal_fields=services.portal.stored_fields,
-    )
-    portal_listing = None
-    if request.full:
-        portal_listing = {account.id: account for account in services.portal.accounts()}
-    contractors = services.source.contractors()
-    mapped = map_changed(contractors, bindings, full=request.full)
-    plan = make_plan(_heartbeat(mapped, beat), bindings, options, portal_listing)
-    if plan.create:
-        existing = services.portal.find_by_logins([c.desired.login for c in plan.create])
-        plan = resolve_creates(
-            plan,
-            existing,
-            adopt_existing=config.portal.adopt_existing,
-            portal_fields=services.portal.stored_fields,
-        )
-    return plan, bindings
-
-
 def run_cycle(services: Services, request: CycleRequest) -> CycleResult:
     """Run one cycle (or, with ``dry_run``, only plan it). Never raises UnavailableError:
     an outage becomes exit code 4 with the reason in ``error``."""
@@ -161,7 +124,8 @@ def run_cycle(services: Services, request: CycleRequest) -> CycleResult:
     try:
         if request.dry_run:
             services.portal.ensure_ready()
-            result.plan, _ = _plan(services, request, lambda: None)
+            reference = reference_of(services.store)
+            result.plan = plan_cycle(services, request, reference=reference).plan
         else:
             _sync(services, request, result)
     except UnavailableError as error:
@@ -182,8 +146,20 @@ class _Stopped(Exception):
     """``request.stop`` was set while the cycle was still reading: nothing was applied."""
 
 
-def _sync(services: Services, request: CycleRequest, result: CycleResult) -> None:
+def _settings(services: Services, request: CycleRequest, run_id: str) -> ApplySettings:
     config = services.config
+    return ApplySettings(
+        run_id=run_id,
+        actor=request.actor,
+        send_delay=config.mail.send_delay,
+        language=config.mail.language.value,
+        portal_url=str(config.mail.portal_url) if config.mail.portal_url else None,
+        erp_block_reason=config.source.erp_block_reason,
+        backoff=BackoffPolicy(quarantine_after=config.safety.quarantine_after),
+    )
+
+
+def _sync(services: Services, request: CycleRequest, result: CycleResult) -> None:
     store = services.store
     started = time.monotonic()
     lease = Lease(store, clock=services.clock, ttl=request.lease_ttl)
@@ -207,28 +183,12 @@ def _sync(services: Services, request: CycleRequest, result: CycleResult) -> Non
         store.start_run(result.run_id, kind=kind, trigger=request.trigger)
         status, error = "failed", None
         try:
+            # Read first, so that a run whose read fails still carries the reference on.
+            result.scope_reference = reference_of(store)
             services.portal.ensure_ready()
-            plan, bindings = _plan(services, request, beat)
-            result.plan = plan
-            settings = ApplySettings(
-                run_id=result.run_id,
-                actor=request.actor,
-                send_delay=config.mail.send_delay,
-                language=config.mail.language.value,
-                portal_url=str(config.mail.portal_url) if config.mail.portal_url else None,
-                erp_block_reason=config.source.erp_block_reason,
-            )
-            if not plan.is_empty:
-                result.report = apply_plan(
-                    plan,
-                    portal=services.portal,
-                    store=store,
-                    bindings=bindings,
-                    settings=settings,
-                    now=services.clock,
-                    heartbeat=renew,
-                    stop=stopping,
-                )
+            planned = plan_cycle(services, request, beat, reference=result.scope_reference)
+            plan = result.plan = planned.plan
+            _apply(services, request, result, planned, renew=renew, stop=stopping)
             if request.only_keys is None:
                 store.sync_conflicts(plan.conflict)
             result.exit_code = _exit_code(result)
@@ -250,6 +210,35 @@ def _sync(services: Services, request: CycleRequest, result: CycleResult) -> Non
             _log_summary(result, status)
     finally:
         lease.release()
+
+
+def _apply(
+    services: Services,
+    request: CycleRequest,
+    result: CycleResult,
+    planned: Planned,
+    *,
+    renew: Callable[[], None],
+    stop: Callable[[], bool],
+) -> None:
+    """Apply the plan (if it does anything), then forget the records it no longer holds."""
+    plan = planned.plan
+    if plan.held_check:
+        log.warning("cycle.held", check=plan.held_check, reason=plan.held_reason)
+    if not plan.is_empty:
+        result.report = apply_plan(
+            plan,
+            portal=services.portal,
+            store=services.store,
+            bindings=planned.bindings,
+            settings=_settings(services, request, result.run_id),
+            now=services.clock,
+            failing=planned.failing,
+            heartbeat=renew,
+            stop=stop,
+        )
+    if planned.settled:
+        services.store.settle_failures(planned.settled)
 
 
 class _Throttled:
@@ -293,6 +282,7 @@ def _log_summary(result: CycleResult, status: str) -> None:
         unblocked=counts.get("unblock", 0),
         conflicts=counts.get("conflict", 0),
         held=counts.get("held", 0),
+        deferred=counts.get("deferred", 0),
         unchanged=counts.get("unchanged", 0),
         failed=result.report.failed if result.report else 0,
     )

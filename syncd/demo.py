@@ -10,6 +10,7 @@ Running it again starts from scratch: the demo's databases are rebuilt every tim
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,6 +47,29 @@ safety:
 """
 
 
+# The console's demo people (``syncd web``): one of each role; the salespeople are two of
+# the demo ERP's, so each sees only their own customers. Demo only: one known password.
+DEMO_PASSWORD = "demo-konsola"  # noqa: S105 - the demo's published login, not a secret
+DEMO_USERS = (
+    ("Administrator", "admin@hurtownia.example.pl", "admin"),
+    ("Ewa Nowak", "e.nowak@hurtownia-demo.pl", "support"),
+    ("Agnieszka Zielińska", "a.zielinska@hurtownia-demo.pl", "salesperson"),
+    ("Michał Łukaszewicz", "m.lukaszewicz@hurtownia-demo.pl", "salesperson"),
+)
+DEMO_LISTEN = "127.0.0.1:8080"
+
+
+def _web_section() -> dict[str, Any]:
+    from syncd.web.people import hash_password
+
+    digest = hash_password(DEMO_PASSWORD)
+    users = [
+        {"name": name, "email": email, "role": role, "password_hash": digest}
+        for name, email, role in DEMO_USERS
+    ]
+    return {"listen": DEMO_LISTEN, "session_secret": secrets.token_urlsafe(32), "users": users}
+
+
 def build_demo(directory: Path, source: str = "subiekt_gt") -> Path:
     """Create (or re-create) the demo's files in ``directory`` with an ERP of kind ``source``;
     returns the config's path."""
@@ -58,6 +82,7 @@ def build_demo(directory: Path, source: str = "subiekt_gt") -> Path:
     section = build_demo_erp(source, f"sqlite:///{directory / 'erp.db'}")
     config_path = directory / "config.yaml"
     text = CONFIG_TEMPLATE.format(dir=directory, source=_yaml_section("source", section))
+    text += _yaml_section("web", _web_section()) + "\n"
     config_path.write_text(text, encoding="utf-8")
     config_path.chmod(0o600)
     return config_path
@@ -93,6 +118,9 @@ def run_demo(directory: Path, *, source: str = "subiekt_gt", as_json: bool, out:
             f"  syncd --config {config_path} explain 104     # why has it no account?\n"
             f"  syncd --config {config_path} accounts find '*kowalsk*'\n"
             f"  syncd --config {config_path} mail list\n"
+            f"\nThe support console: syncd --config {config_path} web\n"
+            f"  then open http://{DEMO_LISTEN}/ and sign in as {DEMO_USERS[0][1]} "
+            f"(or {DEMO_USERS[2][1]}, a salesperson) with the password {DEMO_PASSWORD}\n"
         )
     if synced.exit_code in (ExitCode.UNAVAILABLE, ExitCode.CONFIG):
         return int(synced.exit_code)

@@ -83,6 +83,11 @@ class LoginTaken(RecordError):
         super().__init__(key, message)
 
 
+class AccountGone(RecordError):
+    """The account a write was meant for is gone from the portal (deleted by hand). The
+    cycle creates it again at once, as a full reconcile would (``syncd.apply``)."""
+
+
 class UnknownContractor(SyncdError):
     """A command was given a contractor that neither the ERP nor syncd knows."""
 

@@ -1,21 +1,24 @@
 """``syncd explain K``: the whole story of one contractor, for "why has X no account?".
 
 ERP row and scope decision, mapped fields and validation, binding, what the next cycle
-would do, the current conflict, the audit trail and the mail. Read-only everywhere.
+would do, the current conflict, the portal's last refusals (backoff or quarantine), the
+audit trail and the mail. Read-only everywhere.
 """
 
 from __future__ import annotations
 
 from typing import Any, TextIO
 
-from syncd import lookup
+from syncd import backoff, lookup
 from syncd._plan_items import conflict_json
 from syncd._render import dump_json
 from syncd.config import Config
 from syncd.errors import ExitCode, UnknownContractor
+from syncd.mail.bounces import undeliverable
 from syncd.mapping import map_contractor
 from syncd.model import Conflict
 from syncd.plan import PlanOptions, make_plan, resolve_creates
+from syncd.store import RecordFailure
 from syncd.wiring import Services, open_services
 
 
@@ -33,7 +36,7 @@ def collect(services: Services, ident: str) -> dict[str, Any]:
     if facts is not None and facts.in_scope:
         contractor = next(iter(services.source.contractors(keys=[key])), None)
         if contractor is not None:
-            mapped = map_contractor(contractor)
+            mapped = map_contractor(contractor, source_fingerprint=contractor.raw_fingerprint())
     if isinstance(mapped, Conflict):
         document["mapping"] = {"conflict": conflict_json(mapped)}
     elif mapped is not None:
@@ -51,7 +54,9 @@ def collect(services: Services, ident: str) -> dict[str, Any]:
         if binding
         else None
     )
-    document["next_cycle"] = _planned(services, key, mapped)
+    failure = store.record_failures([key]).get(key)
+    document["failing"] = failure.as_json() if failure else None
+    document["next_cycle"] = _planned(services, key, mapped, failure)
     stored = store.conflict(key)
     document["last_cycle_conflict"] = stored.reason if stored else None
     document["history"] = [
@@ -76,18 +81,24 @@ def collect(services: Services, ident: str) -> dict[str, Any]:
         }
         for m in store.mails(key=key)
     ]
+    document["undeliverable"] = undeliverable(store, [key]).get(key)
     return document
 
 
-def _planned(services: Services, key: str, mapped: Any) -> dict[str, Any]:
-    """What the next cycle would do for this one contractor."""
+def _planned(
+    services: Services, key: str, mapped: Any, failure: RecordFailure | None
+) -> dict[str, Any]:
+    """What the next cycle would do for this one contractor (a light one, not asked for by
+    key: a record in backoff or quarantine shows as deferred)."""
     config = services.config
+    failing = {key: failure} if failure else {}
     bindings = services.store.load_bindings()
     options = PlanOptions(
         on_removed=config.portal.on_removed.value,
         erp_block_reason=config.source.erp_block_reason,
         only_keys=frozenset({key}),
         portal_fields=services.portal.stored_fields,
+        deferred=backoff.not_due(failing, services.clock()),
     )
     plan = make_plan([mapped] if mapped is not None else [], bindings, options)
     if plan.create:
@@ -157,6 +168,17 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
                 out.write(f"      {kind}: {detail}\n")
         else:
             out.write(f"      {items}\n")
+    failing = doc["failing"]
+    if failing:
+        state = "QUARANTINED" if failing["quarantined"] else f"next try {failing['retry_after']}"
+        out.write(
+            f"  portal refused it {failing['failures']} time(s) ({state}): {failing['error']}\n"
+        )
+        if failing["quarantined"]:
+            out.write(
+                "      not sent again until its ERP row changes; "
+                f"`syncd sync --contractor {doc['key']}` retries it now\n"
+            )
     if doc["last_cycle_conflict"]:
         out.write(f"  conflict at the last cycle: {doc['last_cycle_conflict']}\n")
     out.write(f"  history ({len(doc['history'])}):\n")
@@ -168,6 +190,8 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
         out.write(f"      {mail['template']:<14} to {mail['to']}  {mail['status']} {when}\n")
         if mail["last_error"]:
             out.write(f"          {mail['last_error']}\n")
+    if doc["undeliverable"]:
+        out.write(f"  UNDELIVERABLE: {doc['undeliverable']['hint']}\n")
 
 
 __all__ = ["collect", "explain"]

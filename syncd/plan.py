@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Protocol
 
+from syncd import safety
 from syncd._plan_items import (
     Adopt,
     Block,
     Create,
+    Deferral,
+    Deferred,
     Plan,
     Remove,
     Unblock,
     Update,
     changes_between,
 )
+from syncd._plan_logins import Claims, enforce_unique_logins
 from syncd.model import AccountStatus, Conflict, ConflictKind, DesiredAccount, Unchanged
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "Block",
     "BoundAccount",
     "Create",
+    "Deferral",
     "ExistingAccount",
     "Plan",
     "PlanOptions",
@@ -98,21 +102,19 @@ class PlanOptions:
     # full reconcile compares only these with the portal's listing, so a portal without
     # contacts or discounts is not "repaired" every night.
     portal_fields: frozenset[str] | None = None
+    # Records the portal refused that are not due yet, or quarantined (``syncd.backoff``):
+    # left alone unless their ERP row differs from the one that failed.
+    deferred: Mapping[str, Deferral] = field(default_factory=dict)
+    # Source safety (``syncd.safety``): a read of fewer contractors holds every removal.
+    # None: no scope check. ``scope_reference`` and ``feature`` only word the reason.
+    min_scope: int | None = None
+    scope_reference: int | None = None
+    feature: str | None = None
 
 
-@dataclass(slots=True)
-class _Claims:
-    """Who wants which login, for the uniqueness rules (kept small: key and symbol only)."""
-
-    first: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    more: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
-
-    def add(self, login: str, key: str, symbol: str, name: str) -> None:
-        claim = (key, symbol, name)
-        if login not in self.first:
-            self.first[login] = claim
-        else:
-            self.more.setdefault(login, [self.first[login]]).append(claim)
+def record_fingerprint(desired: DesiredAccount) -> str:
+    """The digest a failed record is remembered by: its raw ERP row's, else its fields'."""
+    return desired.source_fingerprint or desired.fingerprint()
 
 
 def _status_after_unblock(binding: BoundAccount) -> str:
@@ -210,7 +212,7 @@ def make_plan(
     """
     plan = Plan()
     seen: set[str] = set()
-    claims = _Claims()
+    claims = Claims()
     only = options.only_keys
     for item in desired:
         seen.add(item.key)
@@ -226,14 +228,19 @@ def make_plan(
         claims.add(item.login, item.key, item.symbol, item.name)
         if only is not None and item.key not in only:
             continue  # read only so that its login counts for the uniqueness rules
+        deferral = options.deferred.get(item.key)
+        if deferral is not None and deferral.fingerprint == record_fingerprint(item):
+            plan.deferred.append(Deferred(item.key, item.symbol, item.login, deferral))
+            continue
         binding = bindings.get(item.key)
         if binding is None:
             plan.create.append(Create(item))
         else:
             _plan_bound(plan, item, binding, options, portal)
 
+    plan.scope = len(seen)
     _plan_removals(plan, bindings, seen, options)
-    _enforce_unique_logins(plan, bindings, claims)
+    enforce_unique_logins(plan, bindings, claims)
     return plan
 
 
@@ -248,95 +255,26 @@ def _plan_removals(
         and b.status != AccountStatus.INACTIVE
     ]
     removals.sort(key=lambda r: r.key)
-    limit = options.max_removals
-    if limit is not None and len(removals) > limit and not options.allow_removals:
+    waiting = [r for r in removals if r.key in options.deferred]
+    for removal in waiting:
+        deferral = options.deferred[removal.key]
+        plan.deferred.append(Deferred(removal.key, removal.symbol, removal.login, deferral))
+    if waiting:
+        removals = [r for r in removals if r.key not in options.deferred]
+    hold = safety.judge(
+        len(removals),
+        plan.scope,
+        max_removals=options.max_removals,
+        min_scope=options.min_scope,
+        reference=options.scope_reference,
+        feature=options.feature,
+    )
+    if hold is not None and not options.allow_removals:
         plan.held.extend(removals)
-        plan.held_limit = limit
+        plan.held_limit = options.max_removals
+        plan.held_check, plan.held_reason = hold.check, hold.reason
     else:
         plan.remove.extend(removals)
-
-
-def _enforce_unique_logins(
-    plan: Plan, bindings: Mapping[str, BoundAccount], claims: _Claims
-) -> None:
-    """Turn creates and updates that would break login uniqueness into conflicts.
-
-    A login already bound to a contractor stays with it while that contractor still claims
-    it; anyone else asking for it is a conflict. A login claimed by several new contractors
-    goes to none of them: guessing would mail one customer's password to another.
-    """
-    # A deactivated account keeps its login in the portal; only a deleted one frees it.
-    deleted = {r.key for r in plan.remove if r.mode == "delete"}
-    owner_of = {b.login: key for key, b in bindings.items() if key not in deleted}
-    wanted = {c.desired.key: c.desired for c in plan.create}
-    wanted.update((u.desired.key, u.desired) for u in plan.update)
-    rejected: dict[str, Conflict] = {}
-    conflict_of = partial(
-        _login_conflict,
-        wanted=wanted,
-        rejected=rejected,
-        owner_of=owner_of,
-        bindings=bindings,
-        claims=claims,
-    )
-    # A rejection can take back a rename that freed a login for someone else, so repeat
-    # until nothing changes (in practice one or two passes).
-    while True:
-        found = {
-            key: conflict
-            for key, desired in wanted.items()
-            if key not in rejected and (conflict := conflict_of(desired))
-        }
-        if not found:
-            break
-        rejected.update(found)
-    if not rejected:
-        return
-    plan.create = [c for c in plan.create if c.desired.key not in rejected]
-    plan.update = [u for u in plan.update if u.desired.key not in rejected]
-    plan.block = [b for b in plan.block if b.desired.key not in rejected]
-    plan.unblock = [u for u in plan.unblock if u.desired.key not in rejected]
-    plan.refresh = [u for u in plan.refresh if u.desired.key not in rejected]
-    plan.conflict.extend(rejected.values())
-
-
-def _login_conflict(
-    desired: DesiredAccount,
-    *,
-    wanted: Mapping[str, DesiredAccount],
-    rejected: Mapping[str, Conflict],
-    owner_of: Mapping[str, str],
-    bindings: Mapping[str, BoundAccount],
-    claims: _Claims,
-) -> Conflict | None:
-    """The conflict that stops ``desired`` from having its login, if any."""
-    key, login = desired.key, desired.login
-    owner = owner_of.get(login)
-    claimants = claims.more.get(login)
-    if owner is not None and owner != key:
-        owner_claims = owner in {c[0] for c in claimants or []}
-        moves_away = owner in wanted and owner not in rejected and wanted[owner].login != login
-        if owner_claims or not moves_away:
-            symbol = bindings[owner].fields.get("symbol") or owner
-            reason = (
-                f"contractor {key} ({desired.symbol}, {desired.name}) has e-mail {login}, "
-                f"which is already the login of contractor {owner} ({symbol}): give each "
-                "contractor its own e-mail in the ERP"
-            )
-            return Conflict(
-                key, desired.symbol, desired.name, login, ConflictKind.LOGIN_TAKEN, reason
-            )
-    if claimants and owner != key:
-        others = ", ".join(f"{k} ({s})" for k, s, _ in claimants if k != key)
-        reason = (
-            f"contractor {key} ({desired.symbol}, {desired.name}) shares e-mail {login} "
-            f"with contractor {others}: a login must be unique, so none of them gets an "
-            "account until each has its own e-mail in the ERP"
-        )
-        return Conflict(
-            key, desired.symbol, desired.name, login, ConflictKind.DUPLICATE_EMAIL, reason
-        )
-    return None
 
 
 def resolve_creates(

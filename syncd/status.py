@@ -1,5 +1,5 @@
-"""``syncd status``: last and next cycle, accounts by status, conflicts, failed records,
-the mail queue and held removals (spec section 4).
+"""``syncd status``: last and next cycle, accounts by status, conflicts, records in backoff
+and quarantine, the mail queue and held removals with the check that held them (spec 4).
 
 Healthy means: the last finished cycle succeeded (or only had removals held) and it
 finished recently, within three light-cycle intervals (at least 15 minutes). Exit code 1
@@ -15,6 +15,7 @@ from syncd._render import dump_json
 from syncd.clock import utcnow
 from syncd.config import Config
 from syncd.errors import ExitCode
+from syncd.mail.bounces import undeliverable
 from syncd.store import RunRow, StateStore
 from syncd.wiring import open_store
 
@@ -61,16 +62,24 @@ def next_cycle(runs: list[RunRow], interval: timedelta, now: datetime) -> str | 
     return due.isoformat() if due > now - 2 * interval else None
 
 
-def quarantined(store: StateStore, runs: list[RunRow]) -> list[dict[str, Any]]:
-    """Records whose action failed in the last finished cycle. They stay as they were and
-    are retried by every cycle until applied; ``explain``/``history`` show the whole story."""
+def failing_records(store: StateStore) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The records the portal refused, quarantined and still retrying (``syncd.backoff``),
+    each with its last error, from one query."""
+    rows = sorted(store.record_failures().values(), key=lambda row: row.key)
+    quarantined = [row.as_json() for row in rows if row.quarantined]
+    retrying = [row.as_json() for row in rows if not row.quarantined]
+    return quarantined, retrying
+
+
+def _held(runs: list[RunRow]) -> dict[str, Any]:
+    """What the newest finished cycle held back, which check held it, and why."""
     finished = [run for run in runs if run.finished_at is not None]
-    if not finished or not finished[0].summary.get("failed"):
-        return []
-    return [
-        {"key": row.key, "login": row.login, "action": row.action, "error": row.detail.get("error")}
-        for row in store.failures_of_run(finished[0].run_id)
-    ]
+    summary = finished[0].summary if finished else {}
+    return {
+        "held_removals": summary.get("held", 0),
+        "held_by": summary.get("held_by"),
+        "held_reason": summary.get("held_reason"),
+    }
 
 
 def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
@@ -79,20 +88,25 @@ def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
     healthy, why = health(runs, config.schedule.interval, now)
     mails = store.mail_counts()
     last = runs[0] if runs else None
+    quarantined, retrying = failing_records(store)
     return {
         "healthy": healthy,
         "health": why,
         "last_cycle": _run_json(last) if last else None,
         "next_cycle": next_cycle(runs, config.schedule.interval, now),
-        "quarantined": quarantined(store, runs),
+        "quarantined": quarantined,
+        "retrying": retrying,
         "recent_cycles": [_run_json(run) for run in runs],
         "accounts": store.counts_by_status(),
         "conflicts": [
             {"key": c.key, "symbol": c.symbol, "login": c.login, "kind": c.kind, "reason": c.reason}
             for c in store.conflicts()
         ],
-        "held_removals": (last.summary.get("held", 0) if last else 0),
+        **_held(runs),
         "mail_queue": mails,
+        "undeliverable": [
+            {"key": key, **item} for key, item in sorted(undeliverable(store).items())
+        ],
         "failed_mail": [
             {
                 "id": m.id,
@@ -132,8 +146,15 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
     out.write(f"next cycle: {doc['next_cycle'] or 'not scheduled (is the service running?)'}\n")
     for record in doc["quarantined"]:
         out.write(
+            f"  QUARANTINED {record['key']} ({record['login']}): {record['action']} failed "
+            f"{record['failures']} times: {record['error']}\n"
+            f"      not sent again until its ERP row changes; `syncd sync --contractor "
+            f"{record['key']}` retries it now\n"
+        )
+    for record in doc["retrying"]:
+        out.write(
             f"  failed record {record['key']} ({record['login']}): {record['action']}: "
-            f"{record['error']} (retried every cycle)\n"
+            f"{record['error']} (try {record['failures'] + 1} after {record['retry_after']})\n"
         )
     accounts = ", ".join(f"{k}={v}" for k, v in sorted(doc["accounts"].items())) or "none"
     out.write(f"accounts: {accounts}\n")
@@ -141,10 +162,15 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
     out.write(f"mail queue: {queue}\n")
     for mail in doc["failed_mail"]:
         out.write(f"  failed: {mail['template']} to {mail['to']}: {mail['last_error']}\n")
+    if doc["undeliverable"]:
+        out.write(f"undeliverable addresses: {len(doc['undeliverable'])}\n")
+    for item in doc["undeliverable"]:
+        out.write(f"  {item['key']:>8}  {item['hint']}\n           {item['diagnostic']}\n")
     if doc["held_removals"]:
+        reason = doc["held_reason"] or "`syncd sync --allow-removals` lets them through"
         out.write(
-            f"held removals: {doc['held_removals']} (see `syncd plan`; "
-            "`syncd sync --allow-removals` lets them through)\n"
+            f"held removals: {doc['held_removals']}, held by {doc['held_by'] or 'the guard'} "
+            f"(`syncd plan` lists them): {reason}\n"
         )
     out.write(f"conflicts: {len(doc['conflicts'])}\n")
     for conflict in doc["conflicts"]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from syncd.config import Config
 
 COMMANDS = frozenset({"accounts", "mail", "history"})
-MAIL_STATUSES = ("pending", "sent", "failed", "cancelled")
+MAIL_STATUSES = ("pending", "sent", "failed", "bounced", "cancelled")
 
 
 def add_commands(
@@ -67,6 +67,9 @@ def add_commands(
     listing = mail_actions.add_parser("list", parents=parents, help="the outbox, newest first")
     listing.add_argument("--status", choices=MAIL_STATUSES)
     listing.add_argument("--limit", type=int, default=100)
+    mail_actions.add_parser(
+        "bounces", parents=[shared], help="one pass over the bounce mailbox (mail.bounces)"
+    )
 
     history = commands.add_parser("history", parents=parents, help="audit trail of one contractor")
     history.add_argument("key", metavar="K")
@@ -79,6 +82,10 @@ def run(config: Config, args: argparse.Namespace, *, out: TextIO) -> int:
     from syncd.accounts import Support
     from syncd.wiring import open_services
 
+    if args.command == "mail" and args.action == "bounces":
+        from syncd.mail.bounces import bounce_command
+
+        return bounce_command(config, as_json=args.json, out=out)
     typed = _read_password() if getattr(args, "password_stdin", False) else None
     actor = args.actor or args.default_actor()
     with open_services(config) as services:
@@ -196,6 +203,8 @@ def _print_account(doc: dict[str, Any], out: TextIO) -> None:
         out.write("  blocked in the ERP\n")
     if doc["owner_name"] or doc["owner_email"]:
         out.write(f"  salesperson: {doc['owner_name'] or ''} <{doc['owner_email'] or ''}>\n")
+    if doc.get("undeliverable"):
+        out.write(f"  UNDELIVERABLE: {doc['undeliverable']['hint']}\n")
 
 
 def _print_mail(mails: list[dict[str, Any]], out: TextIO) -> None:
@@ -204,4 +213,6 @@ def _print_mail(mails: list[dict[str, Any]], out: TextIO) -> None:
         line = f"  {m['id']:>6}  {m['status']:<9} {m['template']:<14} {m['to']:<32} {when}"
         if m["last_error"]:
             line += f"\n          {m['last_error']}"
+        if m.get("hint"):
+            line += f"\n          {m['hint']}"
         out.write(line + "\n")

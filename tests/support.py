@@ -56,7 +56,7 @@ def write_config(directory: Path, **sections: dict[str, Any]) -> Config:
             "sender": "B2B <b2b@example.com>",
             "portal_url": "https://b2b.example.com",
         },
-        "safety": {"max_removals": "100%"},
+        "safety": {"max_removals": "100%", "min_scope": 0},
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)

@@ -38,7 +38,7 @@ from connectors.rest.templates import (
 )
 from syncd.clock import utcnow
 from syncd.config.base import secret_value
-from syncd.errors import LoginTaken, PortalUnavailable, RecordError, SyncdError
+from syncd.errors import AccountGone, LoginTaken, PortalUnavailable, RecordError, SyncdError
 
 log = structlog.get_logger(__name__)
 
@@ -241,10 +241,10 @@ class RestPortal:
         response = self._send(self._render(name, context, op.key), op.key, allow=GONE)
         if response.status_code in GONE:
             message = (
-                f"account {op.account_id} of contractor {op.key} is gone from the portal; a "
-                "full reconcile (`syncd sync --full`) creates it again"
+                f"account {op.account_id} of contractor {op.key} is gone from the portal; the "
+                "cycle that updates it, or a full reconcile (`syncd sync --full`), creates it again"
             )
-            raise RecordError(op.key, message)
+            raise AccountGone(op.key, message)
 
     def _send(self, request: Request, key: str, allow: Collection[int] = ()) -> Any:
         return self._client.request(

@@ -26,7 +26,7 @@ from connectors.base import (
 from connectors.scim._discovery import ServerFacts, json_body, resources
 from connectors.scim._users import new_user, patch_operations, stored_fields, to_account
 from connectors.scim.schema import PATCH_OP
-from syncd.errors import LoginTaken, RecordError
+from syncd.errors import AccountGone, LoginTaken, RecordError
 
 PRECONDITION_TRIES = 3  # PATCHes refused with 412 (changed meanwhile) before giving up
 
@@ -175,12 +175,12 @@ def _set_password(client: HttpClient, path: str, op: SetPassword) -> str:
     return op.account_id
 
 
-def _gone(op: UpdateAccount | SetPassword) -> RecordError:
+def _gone(op: UpdateAccount | SetPassword) -> AccountGone:
     message = (
-        f"account {op.account_id} of contractor {op.key} is gone from the portal; the next "
-        "full reconcile (`syncd sync --full`) creates it again"
+        f"account {op.account_id} of contractor {op.key} is gone from the portal; the "
+        "cycle that updates it, or a full reconcile (`syncd sync --full`), creates it again"
     )
-    return RecordError(op.key, message)
+    return AccountGone(op.key, message)
 
 
 def _version(response: Any) -> str | None:

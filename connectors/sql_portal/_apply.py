@@ -40,7 +40,7 @@ from connectors.sql_portal.schema import (
     max_length,
     to_db_discount,
 )
-from syncd.errors import FatalError, LoginTaken, RecordError
+from syncd.errors import AccountGone, FatalError, LoginTaken, RecordError
 from syncd.model import format_discount
 
 CREATE_FIELDS = ACCOUNT_FIELDS - {"status", "block_reason"} | {"contacts"}
@@ -174,14 +174,14 @@ def refused_record(error: BaseException | None) -> sa.exc.DBAPIError | None:
     return error if args and args[0] == MYSQL_CONSTRAINT_FAILED else None
 
 
-def missing_account(item: Prepared) -> RecordError:
+def missing_account(item: Prepared) -> AccountGone:
     """The error of an update whose account is gone from the portal."""
     assert isinstance(item.op, UpdateAccount | DeleteAccount | SetPassword)
     message = (
-        f"account {item.op.account_id} no longer exists in the portal; a full reconcile "
-        f"(`syncd sync --full`) will recreate it"
+        f"account {item.op.account_id} no longer exists in the portal; the cycle that "
+        f"updates it, or a full reconcile (`syncd sync --full`), creates it again"
     )
-    return RecordError(item.op.key, message)
+    return AccountGone(item.op.key, message)
 
 
 def _delete(

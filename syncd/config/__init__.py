@@ -50,6 +50,7 @@ from syncd.config.sections import (
     SmtpConfig,
     SmtpSecurity,
     StateConfig,
+    WebConfig,
 )
 from syncd.errors import ConfigError
 
@@ -73,6 +74,7 @@ __all__ = [
     "SmtpSecurity",
     "SourceSection",
     "StateConfig",
+    "WebConfig",
     "describe",
     "load_config",
     "parse_config",
@@ -97,6 +99,7 @@ class Config(Section):
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -259,4 +262,6 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, RemovalLimit):
         return value.count if value.count is not None else str(value)
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
     return value

@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, PlainValidator, model_validator
 
@@ -22,6 +23,7 @@ from syncd.config._values import (
     hide_url_secrets,
     parse_crontab,
     parse_listen,
+    parse_mailbox,
     parse_removal_limit,
 )
 from syncd.config.base import (
@@ -112,6 +114,57 @@ class SmtpConfig(Section):
         return self
 
 
+class BouncesConfig(Section):
+    """``mail.bounces``: the IMAP mailbox where bounces (DSNs) arrive; off without ``host``.
+
+    ``syncd mail bounces`` and the daemon (every ``interval``) read its unseen messages in
+    ``folder`` and move the bounces of syncd's mail to ``processed_folder``.
+    """
+
+    host: Text | None = None
+    port: Annotated[int, AfterValidator(_port)] | None = None  # default: 993 tls, else 143
+    security: Annotated[SmtpSecurity, PlainValidator(enum_parser(SmtpSecurity))] = SmtpSecurity.TLS
+    username: Text | None = None
+    password: Secret = None
+    folder: Text = "INBOX"
+    processed_folder: Text = "syncd-processed"
+    interval: PositiveDuration = timedelta(minutes=5)
+    timeout: PositiveDuration = timedelta(seconds=30)
+
+    @property
+    def imap_port(self) -> int:
+        """The port to use: the configured one, else IMAP's standard for ``security``."""
+        if self.port is not None:
+            return self.port
+        return 993 if self.security is SmtpSecurity.TLS else 143
+
+    @model_validator(mode="after")
+    def _complete(self) -> BouncesConfig:
+        problems: list[tuple[tuple[str, ...], str, object]] = []
+        if self.host is None and (self.username is not None or self.password is not None):
+            problems.append((("host",), "required when username or password is given", NO_VALUE))
+        if self.host is not None:
+            for name in ("username", "password"):
+                if getattr(self, name) is None:
+                    problems.append(((name,), "required to log in to the bounce mailbox", NO_VALUE))
+        if self.processed_folder == self.folder:
+            message = "must differ from folder (processed bounces are moved there)"
+            problems.append((("processed_folder",), message, self.processed_folder))
+        if problems:
+            raise FieldProblems(problems)
+        return self
+
+
+def _return_path(value: str) -> str:
+    """``bounces+{id}@example.com``: one ``{id}`` in the local part of a valid address."""
+    text = value.strip()
+    local, _, domain = text.rpartition("@")
+    if text.count("{id}") != 1 or "{id}" not in local:
+        raise ValueError("must hold {id} once, before the @, like 'bounces+{id}@example.com'")
+    parse_mailbox(local.replace("{id}", "1") + "@" + domain)
+    return text
+
+
 class MailConfig(Section):
     """``mail``: how and in what language account mail is sent."""
 
@@ -127,6 +180,8 @@ class MailConfig(Section):
     portal_url: HttpUrl | None = None
     send_delay: Duration = timedelta(minutes=5)
     rate_limit: Annotated[int, AfterValidator(_positive)] | None = None  # messages per minute
+    bounces: BouncesConfig = Field(default_factory=BouncesConfig)
+    return_path: Annotated[str, AfterValidator(_return_path)] | None = None  # VERP
 
     @model_validator(mode="after")
     def _transport_has_its_settings(self) -> MailConfig:
@@ -147,11 +202,21 @@ class ScheduleConfig(Section):
 
 
 class SafetyConfig(Section):
-    """``safety``: how many removals a cycle may apply before it holds them back."""
+    """``safety``: when a cycle holds its removals back, and when a record is quarantined.
+
+    ``min_scope``: a read of fewer contractors than this share of the last good read (or
+    than this count), or of none at all (a renamed feature), holds every removal; ``0``
+    switches both checks off. ``quarantine_after``: failures in a row after which a record
+    is no longer retried until its ERP row changes (``syncd.backoff``).
+    """
 
     max_removals: Annotated[RemovalLimit, PlainValidator(parse_removal_limit)] = RemovalLimit(
         percent=Decimal(10)
     )
+    min_scope: Annotated[RemovalLimit, PlainValidator(parse_removal_limit)] = RemovalLimit(
+        percent=Decimal(50)
+    )
+    quarantine_after: Annotated[int, Field(ge=1, le=1000)] = 5
 
 
 class RetentionConfig(Section):
@@ -171,3 +236,74 @@ class ObservabilityConfig(Section):
     """``observability``: the optional /metrics and /healthz listener."""
 
     listen: Annotated[ListenAddress, PlainValidator(parse_listen)] | None = None
+
+
+class Role(StrEnum):
+    """What a console user may do: everything, every support action, or their own customers."""
+
+    ADMIN = "admin"
+    SUPPORT = "support"
+    SALESPERSON = "salesperson"
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be a time zone name like Europe/Warsaw or UTC") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+HASH_PREFIXES = ("$argon2", "$2a$", "$2b$", "$2y$")  # argon2 (``syncd web hash-password``), bcrypt
+
+
+class WebUser(Section):
+    """One person in ``web.users``. No ``password_hash``: signs in only through the proxy's
+    ``trusted_header``. ``email`` picks a salesperson's customers (their ``owner_email``)."""
+
+    name: Text
+    email: Mailbox
+    role: Annotated[Role, PlainValidator(enum_parser(Role))]
+    password_hash: Secret = None
+    language: Annotated[Language, PlainValidator(enum_parser(Language))] | None = None
+    timezone: TimeZone | None = None
+
+    @model_validator(mode="after")
+    def _known_hash(self) -> WebUser:
+        value = self.password_hash.get_secret_value() if self.password_hash else None
+        if value is not None and not value.startswith(HASH_PREFIXES):
+            message = "must be a hash made by `syncd web hash-password` (argon2 or bcrypt)"
+            raise FieldProblems([(("password_hash",), message, NO_VALUE)])  # never echo it
+        return self
+
+
+class WebConfig(Section):
+    """``web``: the support console (spec section 8). ``syncd run`` serves it when ``listen``
+    is set; ``syncd web`` always does, on 127.0.0.1:8080 unless ``listen`` says otherwise.
+    ``language`` None means ``mail.language``. Without ``session_secret`` each start makes
+    one, so sessions end with the process."""
+
+    listen: Annotated[ListenAddress, PlainValidator(parse_listen)] | None = None
+    users: tuple[WebUser, ...] = ()
+    trusted_header: Text | None = None
+    session_secret: Secret = None
+    secure_cookies: bool = False
+    language: Annotated[Language, PlainValidator(enum_parser(Language))] | None = None
+    timezone: TimeZone = "Europe/Warsaw"
+
+    @model_validator(mode="after")
+    def _unique_people(self) -> WebConfig:
+        problems: list[tuple[tuple[str, ...], str, object]] = []
+        seen: set[str] = set()
+        for index, user in enumerate(self.users):
+            for key, value in (("name", user.name), ("email", user.email)):
+                if value.casefold() in seen:
+                    problems.append((("users", str(index), key), "is given twice", value))
+                seen.add(value.casefold())
+        if self.listen is not None and not self.users:
+            message = "add at least one person when listen is set (nobody could sign in)"
+            problems.append((("users",), message, NO_VALUE))
+        if problems:
+            raise FieldProblems(problems)
+        return self

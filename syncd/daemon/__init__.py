@@ -38,6 +38,7 @@ from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import-untyped]
@@ -53,6 +54,9 @@ from syncd.daemon.notify import Notifier
 from syncd.errors import ConfigError, SyncdError
 from syncd.status import health
 from syncd.wiring import Services, open_services
+
+if TYPE_CHECKING:
+    from syncd.web.server import BackgroundConsole
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +91,7 @@ class Daemon:
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._stack = ExitStack()
         self._http: HttpEndpoint | None = None
+        self._console: BackgroundConsole | None = None
         self.scheduler = BackgroundScheduler(
             executors={"work": ThreadPoolExecutor(1), "default": ThreadPoolExecutor(2)},
             job_defaults={"max_instances": 1, "coalesce": True},
@@ -109,6 +114,7 @@ class Daemon:
             signal.signal(signum, self._on_signal)
         try:
             self._listen(config)
+            self._serve_console(config)
             self.scheduler.start()
             self.jobs.schedule(self.scheduler, config, first=True)
             log.info("daemon.started", config=str(config.path), pid=os.getpid())
@@ -144,6 +150,8 @@ class Daemon:
         self.leadership.resign()
         if self._http is not None:
             self._http.close()
+        if self._console is not None:
+            self._console.close()
         self._stack.close()
         log.info("daemon.stopped")
 
@@ -214,6 +222,7 @@ class Daemon:
                 self._http.close()
                 self._http = None
             self._listen(config)
+        self._serve_console(config)  # anew: it holds connections made from the old config
         log.info("config.reloaded", path=str(config.path))
         self.notifier.ready(self.jobs.status_line)
 
@@ -230,6 +239,20 @@ class Daemon:
         except OSError as error:
             # Monitoring matters, but not more than syncing: keep running, say so loudly.
             log.error("http.listen_failed", listen=str(listen), error=str(error))
+
+    def _serve_console(self, config: Config) -> None:
+        """``web.listen``: the support console, on its own thread and connections."""
+        if self._console is not None:
+            self._console.close()
+            self._console = None
+        if config.web.listen is None:
+            return
+        from syncd.web.server import BackgroundConsole
+
+        try:
+            self._console = BackgroundConsole(config)
+        except (OSError, SyncdError) as error:  # like /metrics: syncing matters more
+            log.error("web.listen_failed", listen=str(config.web.listen), error=str(error))
 
     def health(self) -> tuple[bool, str]:
         """/healthz: the same verdict as ``syncd status`` (``syncd.status.health``)."""

@@ -111,6 +111,15 @@ class Jobs:
             )  # fmt: skip
         elif scheduler.get_job("mail") is not None:
             scheduler.remove_job("mail")
+        bounces = config.mail.bounces
+        if bounces.host is not None:
+            scheduler.add_job(
+                self._guarded("bounces", self.bounces),
+                IntervalTrigger(seconds=_seconds(bounces.interval)), id="bounces",
+                misfire_grace_time=max(1, int(bounces.interval.total_seconds())), **work,
+            )  # fmt: skip
+        elif scheduler.get_job("bounces") is not None:
+            scheduler.remove_job("bounces")
         scheduler.add_job(
             self._guarded("housekeeping", self.housekeeping), CronTrigger(**HOUSEKEEPING_AT),
             id="housekeeping", misfire_grace_time=6 * 3600, **work,
@@ -180,6 +189,17 @@ class Jobs:
         finally:
             lease.release()
         self.daemon.metrics.observe_mail(sent=report.count("sent"), failed=report.failed)
+
+    def bounces(self) -> None:
+        """One pass over the bounce mailbox (``mail.bounces``); only the active daemon."""
+        if not self.daemon.leadership.leading or self.daemon.stop.is_set():
+            return
+        from syncd.mail.bounces import run_pass
+
+        try:
+            run_pass(self.daemon.config, self.services.store)
+        except UnavailableError as error:  # the mailbox is down: the next pass tries again
+            log.warning("bounces.unavailable", error=str(error))
 
     def housekeeping(self) -> None:
         """Delete rows older than ``retention`` allows (only the active daemon does it)."""

@@ -1,9 +1,10 @@
 """Prometheus metrics of the daemon: what each cycle and each mail run did, for /metrics.
 
 Counters and histograms are fed by the daemon after every cycle and mail run; the gauges
-that describe the state store (conflicts, mail queue) are refreshed from it after each
-cycle, so they are right even when the other instance of a pair did the work. Each daemon
-has its own registry (not the process-global one), so tests can run several side by side.
+that describe the state store (conflicts, mail queue, records in backoff or quarantine)
+are refreshed from it after each cycle, so they are right even when the other instance of
+a pair did the work. Each daemon has its own registry (not the process-global one), so
+tests can run several side by side.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ class Metrics:
         self.conflicts = Gauge(
             "syncd_conflicts", "Contractors in conflict (something to fix in the ERP).", registry=r
         )
+        self.failing_records = Gauge(
+            "syncd_failing_records",
+            "Records the portal refused, by state: retrying (in backoff) or quarantined "
+            "(not sent again until the ERP row changes or support retries it).",
+            ["state"],
+            registry=r,
+        )
         self.mail = Counter(
             "syncd_mail", "Mail handed to the transport, by result (sent, failed).", ["result"],
             registry=r,
@@ -78,8 +86,10 @@ class Metrics:
         self.mail.labels("failed").inc(failed)
 
     def refresh_store_gauges(self, store: StateStore) -> None:
-        """Read the conflict count and the outbox by status from the state store."""
+        """Read the conflict count, the failing records and the outbox by status."""
         self.conflicts.set(len(store.conflicts()))
+        for state, count in store.failure_counts().items():
+            self.failing_records.labels(state).set(count)
         counts = store.mail_counts()
         for status in ("pending", "sent", "failed", "cancelled", *counts):
             self.mail_queue.labels(status).set(counts.get(status, 0))

@@ -28,6 +28,7 @@ from syncd.errors import (
     TemporaryMailError,
     UnavailableError,
 )
+from syncd.mail._dsn import outbox_message_id, return_path
 from syncd.mail.render import PASSWORD_TEMPLATES, MailRenderer
 from syncd.mail.transports import MailSession, MailTransport, RetryPolicy, send_with_retry
 from syncd.model import AccountStatus
@@ -88,14 +89,13 @@ def mail_context(row: MailRow, binding: Binding) -> dict[str, Any]:
     return context
 
 
-def _message_id(row: MailRow, sender: str) -> str | None:
+def _message_id(row: MailRow, sender: str) -> str:
     """A stable Message-ID, so that a mail sent twice (a crash in the duplicate window) is
-    recognisably one mail; password mails get a fresh one because their content differs."""
-    if row.template in PASSWORD_TEMPLATES:
-        return None
+    recognisably one mail; password mails get a fresh one because their content differs.
+    Either names the outbox row, so that a bounce finds its mail (``syncd.mail.bounces``)."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "syncd.localdomain"
-    stamp = int(row.created_at.timestamp() * 1_000_000)
-    return f"<syncd.outbox.{row.id}.{stamp}@{domain}>"
+    fresh = row.template in PASSWORD_TEMPLATES
+    return outbox_message_id(row.id, row.created_at, domain, fresh=fresh)
 
 
 def _server_trouble(error: TemporaryMailError) -> bool:
@@ -232,6 +232,9 @@ class Batch:
                 message_id=_message_id(row, renderer.sender),
             )
             del context
+            verp = self.services.config.mail.return_path
+            if verp:  # the transport makes it the envelope sender (MAIL FROM)
+                message["Return-Path"] = f"<{return_path(verp, row.id)}>"
             self._send(session, message)
         except PermanentMailError as error:
             self._settle(row, "failed", f"{error.code} {error.text}", binding.login)

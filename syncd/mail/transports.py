@@ -9,6 +9,7 @@ once: a duplicate is possible only if the process dies in that short window.
 
 from __future__ import annotations
 
+import copy
 import email.policy
 import os
 import secrets
@@ -22,7 +23,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Protocol
 
@@ -158,10 +159,11 @@ class _SmtpSession:
         transport = self._transport
         recipients = [addr for _, addr in getaddresses(message.get_all("To", []))]
         recipient = recipients[0] if len(recipients) == 1 else None
+        envelope_from, message = _envelope(message)
         transport.wait_for_turn()
         conn = self._live_connection()
         try:
-            refused = conn.send_message(message)
+            refused = conn.send_message(message, from_addr=envelope_from)
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
             # An answer: smtplib has reset the transaction and the connection stays usable.
             raise send_error(error, transport.server, recipient=recipient) from error
@@ -192,6 +194,17 @@ class _SmtpSession:
         if self._conn is not None:
             _quit(self._conn)
             self._conn = None
+
+
+def _envelope(message: EmailMessage) -> tuple[str | None, EmailMessage]:
+    """The envelope sender a ``Return-Path`` header asks for (``mail.return_path``), and
+    the message without that header: the receiving server writes its own (RFC 5321 4.4)."""
+    if message.get("Return-Path") is None:
+        return None, message
+    sender = parseaddr(str(message["Return-Path"]))[1] or None
+    sent = copy.deepcopy(message)
+    del sent["Return-Path"]
+    return sender, sent
 
 
 def _quit(conn: smtplib.SMTP) -> None:

@@ -30,16 +30,19 @@ from syncd.store._rows import (
     ConflictRow,
     MailEntry,
     MailRow,
+    RecordFailure,
     RunRow,
     audit_from_row,
     binding_from_row,
     binding_params,
     conflict_from_row,
     dump_json,
+    failure_from_row,
+    failure_values,
     mail_from_row,
     run_from_row,
 )
-from syncd.store.schema import audit, binding, conflict, outbox, run
+from syncd.store.schema import audit, binding, conflict, outbox, record_backoff, run
 
 __all__ = [
     "AuditEntry",
@@ -48,6 +51,7 @@ __all__ = [
     "ConflictRow",
     "MailEntry",
     "MailRow",
+    "RecordFailure",
     "RunRow",
     "StateStore",
 ]
@@ -123,6 +127,8 @@ class StateStore:
         audits: Sequence[AuditEntry] = (),
         mails: Sequence[MailEntry] = (),
         cancel_mail_for: Sequence[str] = (),
+        failures: Sequence[RecordFailure] = (),
+        settled: Sequence[str] = (),
         run_id: str | None = None,
     ) -> None:
         """Write one batch of results in one transaction: all of it, or nothing.
@@ -130,7 +136,8 @@ class StateStore:
         Order: pending mails of ``cancel_mail_for`` are cancelled, ``deletes`` are removed,
         ``upserts`` written (a login may move from a deleted key, or between two upserted
         keys, within one batch), then audits and mails are added. Each step is a single
-        executemany, so the number of statements does not grow with the batch. Upserts
+        executemany, so the number of statements does not grow with the batch. ``failures``
+        replace the backoff rows of their keys and ``settled`` keys lose theirs. Upserts
         first park every changing login on a placeholder, then update the existing keys
         and insert the missing ones (``created_at`` of existing keys is kept).
 
@@ -154,6 +161,27 @@ class StateStore:
                 )
             if mails:
                 connection.execute(sa.insert(outbox), [batch.mail_values(m, now) for m in mails])
+            gone = [*settled, *(f.key for f in failures)]
+            if gone:
+                connection.execute(batch.DELETE_BACKOFF, [{"b_key": key} for key in gone])
+            if failures:
+                connection.execute(sa.insert(record_backoff), [failure_values(f) for f in failures])
+
+    def record_failures(self, keys: Collection[str] | None = None) -> dict[str, RecordFailure]:
+        """The records in backoff or quarantine by key (only those of ``keys``), one query.
+
+        The table holds only records whose last write failed, so a cycle reads it whole."""
+        query = sa.select(record_backoff)
+        if keys is not None:
+            query = query.where(record_backoff.c.contractor_key.in_(sorted(keys)))
+        with self.begin(write=False) as connection:
+            rows = connection.execute(query).mappings()
+            return {row["contractor_key"]: failure_from_row(row) for row in rows}
+
+    def settle_failures(self, keys: Collection[str]) -> None:
+        """Forget the backoff of ``keys`` (they need no portal write any more), one statement."""
+        with self.begin() as connection:
+            connection.execute(batch.DELETE_BACKOFF, [{"b_key": key} for key in sorted(keys)])
 
     def sync_conflicts(self, conflicts: Sequence[Conflict]) -> None:
         """Make ``syncd_conflict`` hold exactly ``conflicts``, writing only what changed.
@@ -303,6 +331,14 @@ class StateStore:
             row = connection.execute(sa.select(binding).where(where)).mappings().first()
         return None if row is None else binding_from_row(row)
 
+    def failure_counts(self) -> dict[str, int]:
+        """How many records are ``quarantined`` and how many ``retrying`` (one GROUP BY)."""
+        column = record_backoff.c.quarantined
+        query = sa.select(column, sa.func.count()).group_by(column)
+        with self.begin(write=False) as connection:
+            counts = {bool(flag): int(count) for flag, count in connection.execute(query)}
+        return {"quarantined": counts.get(True, 0), "retrying": counts.get(False, 0)}
+
     def last_runs(self, limit: int = 10) -> list[RunRow]:
         """The most recent cycles, newest first."""
         query = sa.select(run).order_by(run.c.id.desc()).limit(limit)
@@ -320,17 +356,6 @@ class StateStore:
         with self.begin(write=False) as connection:
             rows = [audit_from_row(row) for row in connection.execute(query).mappings()]
         return rows[::-1]
-
-    def failures_of_run(self, run_id: str) -> list[AuditRow]:
-        """The actions that failed in run ``run_id``: the records ``status`` reports as
-        quarantined until a later cycle applies them (they are retried every cycle)."""
-        query = (
-            sa.select(audit)
-            .where(audit.c.run_id == run_id, audit.c.result == "error")
-            .order_by(audit.c.id)
-        )
-        with self.begin(write=False) as connection:
-            return [audit_from_row(row) for row in connection.execute(query).mappings()]
 
     def conflicts(self) -> list[ConflictRow]:
         """Every current conflict, by contractor key."""

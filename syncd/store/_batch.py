@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from syncd.model import Conflict
 from syncd.store._rows import AuditEntry, MailEntry, dump_json
-from syncd.store.schema import binding, conflict, outbox
+from syncd.store.schema import binding, conflict, outbox, record_backoff
 
 
 def p(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
@@ -76,6 +76,10 @@ CANCEL_MAIL = (
         outbox.c.status == "pending",
     )
     .values(status="cancelled")
+)
+
+DELETE_BACKOFF = sa.delete(record_backoff).where(
+    record_backoff.c.contractor_key == p("b_key", record_backoff.c.contractor_key)
 )
 
 

@@ -162,6 +162,71 @@ class MailRow:
     context: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class RecordFailure:
+    """A contractor whose portal write failed ``failures`` times in a row (``syncd.backoff``).
+
+    ``retry_after`` is when a cycle may try it again (None once ``quarantined``: then only a
+    changed ERP row, whose digest differs from ``fingerprint``, or support's explicit
+    ``sync --contractor K`` tries it). ``fingerprint`` is None for a failed removal.
+    """
+
+    key: str
+    login: str | None
+    action: str
+    failures: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+    retry_after: datetime | None
+    quarantined: bool
+    fingerprint: str | None
+    last_error: str
+
+    def as_json(self) -> dict[str, Any]:
+        """How ``status --json`` and ``explain --json`` show it."""
+        return {
+            "key": self.key,
+            "login": self.login,
+            "action": self.action,
+            "failures": self.failures,
+            "first_failed_at": self.first_failed_at.isoformat(),
+            "last_failed_at": self.last_failed_at.isoformat(),
+            "retry_after": self.retry_after.isoformat() if self.retry_after else None,
+            "quarantined": self.quarantined,
+            "error": self.last_error,
+        }
+
+
+def failure_from_row(row: sa.RowMapping) -> RecordFailure:
+    return RecordFailure(
+        key=row["contractor_key"],
+        login=row["login"],
+        action=row["action"],
+        failures=int(row["failures"]),
+        first_failed_at=row["first_failed_at"],
+        last_failed_at=row["last_failed_at"],
+        retry_after=row["retry_after"],
+        quarantined=bool(row["quarantined"]),
+        fingerprint=row["fingerprint"],
+        last_error=row["last_error"],
+    )
+
+
+def failure_values(item: RecordFailure) -> dict[str, Any]:
+    return {
+        "contractor_key": item.key,
+        "login": item.login,
+        "action": item.action,
+        "failures": item.failures,
+        "first_failed_at": item.first_failed_at,
+        "last_failed_at": item.last_failed_at,
+        "retry_after": item.retry_after,
+        "quarantined": item.quarantined,
+        "fingerprint": item.fingerprint,
+        "last_error": item.last_error,
+    }
+
+
 def binding_from_row(row: sa.RowMapping) -> Binding:
     return Binding(
         key=row["contractor_key"],

@@ -147,6 +147,22 @@ conflict = sa.Table(
     sa.Column("first_seen", UtcDateTime(), nullable=False),
 )
 
+# A record the portal refused, with its backoff (see syncd.backoff); deleted on success.
+record_backoff = sa.Table(
+    "syncd_record_backoff",
+    metadata,
+    sa.Column("contractor_key", sa.String(KEY_LEN), primary_key=True),
+    sa.Column("login", sa.String(LOGIN_LEN), nullable=True),
+    sa.Column("action", sa.String(SHORT_LEN), nullable=False),
+    sa.Column("failures", sa.Integer(), nullable=False),
+    sa.Column("first_failed_at", UtcDateTime(), nullable=False),
+    sa.Column("last_failed_at", UtcDateTime(), nullable=False),
+    sa.Column("retry_after", UtcDateTime(), nullable=True),
+    sa.Column("quarantined", sa.Boolean(), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=False),
+)
+
 lease = sa.Table(
     "syncd_lease",
     metadata,

@@ -63,8 +63,12 @@ def test_an_erp_change_is_applied_and_mailed_within_one_interval(tmp_path: Path)
         # Asserted on events with a generous deadline, never on a tight wall-clock bound: a
         # busy machine delays the scheduler, it does not change what the daemon does.
         wait_until(lambda: "k2@firma.pl" in logins(tmp_path), 60, syncd.describe)
-        created = [e["created"] for e in syncd.named("sync.finished") if e["created"]]
-        assert created == [1, 1]  # k1 at start, k2 by a scheduled cycle
+
+        def created() -> list[int]:
+            return [e["created"] for e in syncd.named("sync.finished") if e["created"]]
+
+        wait_until(lambda: len(created()) == 2, 60, syncd.describe)  # its summary line
+        assert created() == [1, 1]  # k1 at start, k2 by a scheduled cycle
         wait_until(lambda: len(list((tmp_path / "outbox").glob("*.eml"))) == 2, 60, syncd.describe)
         assert syncd.stop() == 0
     mails = sorted((tmp_path / "outbox").glob("*.eml"))

@@ -89,7 +89,7 @@ def test_planted_secrets_appear_in_no_output_log_or_error(
                 "security": "none",
                 "username": SMTP_USER,
                 "password": SMTP_SECRET,
-            }
+            },
         },
     )
     assert broken.path is not None

@@ -14,7 +14,7 @@ from tests.support import ListSource, write_config
 
 
 def test_a_record_the_portal_refuses_is_reported_until_it_is_applied(tmp_path: Path) -> None:
-    """A refused record shows as quarantined with the portal's reason, and leaves when fixed."""
+    """A refused record shows as retrying with the portal's reason, and leaves when fixed."""
     config = write_config(tmp_path)
     good = SourceContractor("1", "K1", "Alfa", email_raw="a@x.pl")
     too_long = SourceContractor("2", "K2", "B" * 300, email_raw="b@x.pl")
@@ -26,13 +26,14 @@ def test_a_record_the_portal_refuses_is_reported_until_it_is_applied(tmp_path: P
         result = run_cycle(services, CycleRequest())
         assert result.exit_code == ExitCode.RECORDS_FAILED
         document = collect(store, config, utcnow())
-        assert [(q["key"], q["action"]) for q in document["quarantined"]] == [("2", "create")]
-        assert "name" in document["quarantined"][0]["error"]
+        assert [(q["key"], q["action"]) for q in document["retrying"]] == [("2", "create")]
+        assert "name" in document["retrying"][0]["error"]
+        assert document["quarantined"] == []
         assert store.binding("1") is not None
 
         source.contractors_list = [good, SourceContractor("2", "K2", "Beta", email_raw="b@x.pl")]
         assert run_cycle(services, CycleRequest()).exit_code == ExitCode.OK
-        assert collect(store, config, utcnow())["quarantined"] == []
+        assert collect(store, config, utcnow())["retrying"] == []
     finally:
         portal.close()
         store.close()

@@ -9,6 +9,7 @@ import sys
 HEAVY = (
     "sqlalchemy", "pydantic", "jinja2", "bcrypt", "psycopg", "pymysql", "pyodbc", "apscheduler",
     "connectors.subiekt_gt", "connectors.sql_portal", "syncd.config",
+    "starlette", "uvicorn", "argon2", "syncd.web.app", "syncd.web.people",
 )  # fmt: skip
 
 
@@ -30,7 +31,7 @@ def _modules_after(argv: list[str]) -> set[str]:
 
 def test_help_imports_no_driver_connector_or_config_model() -> None:
     """--help and a sub-command's --help import none of the heavy modules."""
-    for argv in (["--help"], ["sync", "--help"], ["accounts", "--help"]):
+    for argv in (["--help"], ["sync", "--help"], ["accounts", "--help"], ["web", "--help"]):
         loaded = _modules_after(argv)
         heavy = sorted(m for m in loaded if m.startswith(HEAVY))
         assert heavy == [], (argv, heavy)

@@ -1,0 +1,114 @@
+"""Login uniqueness, the plan's last pass: a login belongs to one contractor (spec 2).
+
+A create or update that would give two contractors one login becomes a conflict that says
+what to fix in the ERP. Part of the pure plan (``syncd.plan``): no I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+from syncd._plan_items import Plan
+from syncd.model import Conflict, ConflictKind, DesiredAccount
+
+if TYPE_CHECKING:
+    from syncd.plan import BoundAccount
+
+
+@dataclass(slots=True)
+class Claims:
+    """Who wants which login, for the uniqueness rules (kept small: key and symbol only)."""
+
+    first: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    more: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+
+    def add(self, login: str, key: str, symbol: str, name: str) -> None:
+        claim = (key, symbol, name)
+        if login not in self.first:
+            self.first[login] = claim
+        else:
+            self.more.setdefault(login, [self.first[login]]).append(claim)
+
+
+def enforce_unique_logins(plan: Plan, bindings: Mapping[str, BoundAccount], claims: Claims) -> None:
+    """Turn creates and updates that would break login uniqueness into conflicts.
+
+    A login already bound to a contractor stays with it while that contractor still claims
+    it; anyone else asking for it is a conflict. A login claimed by several new contractors
+    goes to none of them: guessing would mail one customer's password to another.
+    """
+    # A deactivated account keeps its login in the portal; only a deleted one frees it.
+    deleted = {r.key for r in plan.remove if r.mode == "delete"}
+    owner_of = {b.login: key for key, b in bindings.items() if key not in deleted}
+    wanted = {c.desired.key: c.desired for c in plan.create}
+    wanted.update((u.desired.key, u.desired) for u in plan.update)
+    rejected: dict[str, Conflict] = {}
+    conflict_of = partial(
+        _login_conflict,
+        wanted=wanted,
+        rejected=rejected,
+        owner_of=owner_of,
+        bindings=bindings,
+        claims=claims,
+    )
+    # A rejection can take back a rename that freed a login for someone else, so repeat
+    # until nothing changes (in practice one or two passes).
+    while True:
+        found = {
+            key: conflict
+            for key, desired in wanted.items()
+            if key not in rejected and (conflict := conflict_of(desired))
+        }
+        if not found:
+            break
+        rejected.update(found)
+    if not rejected:
+        return
+    plan.create = [c for c in plan.create if c.desired.key not in rejected]
+    plan.update = [u for u in plan.update if u.desired.key not in rejected]
+    plan.block = [b for b in plan.block if b.desired.key not in rejected]
+    plan.unblock = [u for u in plan.unblock if u.desired.key not in rejected]
+    plan.refresh = [u for u in plan.refresh if u.desired.key not in rejected]
+    plan.conflict.extend(rejected.values())
+
+
+def _login_conflict(
+    desired: DesiredAccount,
+    *,
+    wanted: Mapping[str, DesiredAccount],
+    rejected: Mapping[str, Conflict],
+    owner_of: Mapping[str, str],
+    bindings: Mapping[str, BoundAccount],
+    claims: Claims,
+) -> Conflict | None:
+    """The conflict that stops ``desired`` from having its login, if any."""
+    key, login = desired.key, desired.login
+    owner = owner_of.get(login)
+    claimants = claims.more.get(login)
+    if owner is not None and owner != key:
+        owner_claims = owner in {c[0] for c in claimants or []}
+        moves_away = owner in wanted and owner not in rejected and wanted[owner].login != login
+        if owner_claims or not moves_away:
+            symbol = bindings[owner].fields.get("symbol") or owner
+            reason = (
+                f"contractor {key} ({desired.symbol}, {desired.name}) has e-mail {login}, "
+                f"which is already the login of contractor {owner} ({symbol}): give each "
+                "contractor its own e-mail in the ERP"
+            )
+            return Conflict(
+                key, desired.symbol, desired.name, login, ConflictKind.LOGIN_TAKEN, reason
+            )
+    if claimants and owner != key:
+        others = ", ".join(f"{k} ({s})" for k, s, _ in claimants if k != key)
+        reason = (
+            f"contractor {key} ({desired.symbol}, {desired.name}) shares e-mail {login} "
+            f"with contractor {others}: a login must be unique, so none of them gets an "
+            "account until each has its own e-mail in the ERP"
+        )
+        return Conflict(
+            key, desired.symbol, desired.name, login, ConflictKind.DUPLICATE_EMAIL, reason
+        )
+    return None

@@ -1,0 +1,279 @@
+"""Turn a plan's items into steps: one merged portal op and its bookkeeping per contractor.
+
+Private to ``syncd.apply``. A step holds everything one contractor's actions need: the
+portal op (at most one per key), the binding to write once the portal answers, the audit
+entries and the mails the actions cause. Steps are built one batch at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from connectors.base import CreateAccount, DeleteAccount, PortalOp, UpdateAccount
+from syncd._plan_items import Adopt, Block, Create, Plan, Remove, Unblock, Update
+from syncd.backoff import BackoffPolicy
+from syncd.model import AccountStatus, DesiredAccount
+from syncd.plan import record_fingerprint
+from syncd.store import Binding
+
+ItemRef = tuple[str, str]  # (plan list name, contractor key)
+
+
+@dataclass(slots=True)
+class Step:
+    """Everything one contractor's actions need, merged: at most one portal op per key."""
+
+    key: str
+    login: str | None
+    account_id: str = ""  # known before the portal answers for everything but a create
+    refs: list[ItemRef] = field(default_factory=list)
+    op: PortalOp | None = None
+    binding: Callable[[str], Binding] | None = None  # account id -> the new binding
+    delete_binding: bool = False
+    cancel_mail: bool = False
+    audits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    mails: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # template, to
+    fingerprint: str | None = None  # the ERP row's digest, remembered if the write fails
+    # Drift the light cycle repairs at once: an update whose account is gone from the
+    # portal (deleted by hand) becomes this create; a deactivation of one is simply done.
+    recreate: Create | None = None
+    gone_is_done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApplySettings:
+    """What apply needs from the configuration."""
+
+    run_id: str
+    actor: str = "syncd"
+    send_delay: timedelta = timedelta(minutes=5)
+    language: str = "pl"
+    portal_url: str | None = None
+    erp_block_reason: str = "Konto zablokowane w systemie ERP"
+    batch_size: int = 500
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+
+
+def _binding(
+    desired: DesiredAccount,
+    account_id: str,
+    status: str,
+    *,
+    previous: Binding | None,
+    erp_blocked: bool | None = None,
+) -> Binding:
+    support = previous.support_block_reason if previous else None
+    activated = (previous.activated if previous else False) or status == AccountStatus.ACTIVE
+    return Binding(
+        key=desired.key,
+        account_id=account_id,
+        login=desired.login,
+        fingerprint=desired.fingerprint(),
+        fields_json=json.dumps(desired.fields(), ensure_ascii=False, sort_keys=True),
+        status=status,
+        erp_blocked=desired.erp_blocked if erp_blocked is None else erp_blocked,
+        support_block_reason=support,
+        support_blocked_by=previous.support_blocked_by if previous else None,
+        activated=activated,
+        source_fingerprint=desired.source_fingerprint,
+    )
+
+
+def _mail_context(desired: DesiredAccount, settings: ApplySettings) -> dict[str, Any]:
+    """What a template may show. Never a password: that is generated at send time."""
+    return {
+        "login": desired.login,
+        "name": desired.name,
+        "symbol": desired.symbol,
+        "owner_name": desired.owner_name,
+        "owner_email": desired.owner_email,
+        "portal_url": settings.portal_url,
+    }
+
+
+class StepBuilder:
+    """Turns the plan's items into one merged step per contractor."""
+
+    def __init__(self, bindings: dict[str, Binding], settings: ApplySettings) -> None:
+        self.bindings = bindings
+        self.settings = settings
+        self.steps: dict[str, Step] = {}
+
+    def step(self, key: str, login: str | None, account_id: str = "") -> Step:
+        if key not in self.steps:
+            self.steps[key] = Step(key, login, account_id)
+        return self.steps[key]
+
+    def create(self, item: Create) -> None:
+        d = item.desired
+        # A bound account the portal lost (deleted by hand) comes back as a new account,
+        # but support's decision stays: no sync ever lifts a support block (spec 2). Its
+        # activation mail then waits for the unblock, which sends it.
+        previous = self.bindings.get(d.key) if item.replaces else None
+        support = previous.support_block_reason if previous else None
+        blocked = d.erp_blocked or support is not None
+        status = AccountStatus.BLOCKED if blocked else AccountStatus.PENDING
+        reason = support or (self.settings.erp_block_reason if d.erp_blocked else None)
+        step = self.step(d.key, d.login)
+        step.fingerprint = record_fingerprint(d)
+        step.refs.append(("create", d.key))
+        step.op = CreateAccount(d.key, d.fields(), status, reason)
+
+        def bind(account_id: str) -> Binding:
+            fresh = _binding(d, account_id, status, previous=previous if support else None)
+            return replace(fresh, activated=False)  # a new account has no password yet
+
+        step.binding = bind
+        step.audits.append(("create", {"fields": d.fields(), "status": status}))
+        if item.replaces:
+            step.audits.append(("recreate", {"lost_account_id": item.replaces, "kept": reason}))
+            # Mail still queued for the lost account (its activation) would go nowhere:
+            # cancel it, so the new account gets exactly one activation mail.
+            step.cancel_mail = True
+        if not blocked:
+            step.mails.append(("activation", d.login, _mail_context(d, self.settings)))
+
+    def adopt(self, item: Adopt) -> None:
+        d = item.desired
+        step = self.step(d.key, d.login, item.account_id)
+        step.fingerprint = record_fingerprint(d)
+        step.refs.append(("adopt", d.key))
+        fields = {name: change["new"] for name, change in item.changes.items()}
+        step.op = UpdateAccount(d.key, item.account_id, fields)
+        status = item.status
+        step.binding = lambda account_id: _binding(d, account_id, status, previous=None)
+        action = "rebind" if item.own else "adopt"
+        step.audits.append((action, {"account_id": item.account_id, "changes": item.changes}))
+        if item.own and status == AccountStatus.PENDING:
+            # The crash that lost the bookkeeping also lost the activation mail: enqueue it.
+            step.mails.append(("activation", d.login, _mail_context(d, self.settings)))
+
+    def update(self, item: Update, *, quiet: bool = False) -> None:
+        d = item.desired
+        step = self.step(d.key, d.login, item.account_id)
+        step.fingerprint = record_fingerprint(d)
+        step.recreate = Create(d, replaces=item.account_id)
+        previous = self.bindings.get(d.key)
+        if not quiet:
+            step.refs.append(("update", d.key))
+        fields = {name: change["new"] for name, change in item.changes.items()}
+        if item.reactivate:
+            fields["status"] = item.status
+            fields["block_reason"] = self.settings.erp_block_reason if d.erp_blocked else None
+            if previous and previous.support_block_reason:
+                fields["block_reason"] = previous.support_block_reason
+        if fields:
+            step.op = UpdateAccount(d.key, item.account_id, fields)
+        status = item.status
+        step.binding = lambda account_id: _binding(d, account_id, status, previous=previous)
+        if quiet:
+            return
+        step.audits.append(("update", {"changes": item.changes}))
+        if "login" in item.changes:
+            context = {**_mail_context(d, self.settings), "old_login": item.changes["login"]["old"]}
+            step.mails.append(("login_changed", d.login, context))
+        if item.reactivate:
+            step.audits.append(("reactivate", {"status": item.status}))
+            # A pending account never got its password and leaving cancelled its activation
+            # mail, so it comes back with a new activation mail, not a "welcome back".
+            template = "activation" if item.status == AccountStatus.PENDING else "reactivated"
+            step.mails.append((template, d.login, _mail_context(d, self.settings)))
+
+    def block(self, item: Block | Unblock) -> None:
+        d = item.desired
+        step = self.step(d.key, d.login, item.account_id)
+        step.fingerprint = record_fingerprint(d)
+        step.recreate = Create(d, replaces=item.account_id)
+        previous = self.bindings[d.key]
+        blocking = isinstance(item, Block)
+        step.refs.append(("block" if blocking else "unblock", d.key))
+        if item.portal_change:
+            status = AccountStatus.BLOCKED if blocking else item.status  # type: ignore[union-attr]
+            fields: dict[str, Any] = {
+                "status": status,
+                "block_reason": item.reason if isinstance(item, Block) else None,
+            }
+            if isinstance(step.op, UpdateAccount):
+                fields = {**step.op.fields, **fields}
+            step.op = UpdateAccount(d.key, item.account_id, fields)
+            template = "blocked" if blocking else "unblocked"
+            if status == AccountStatus.PENDING:
+                # Never activated (created while blocked): it has no password yet, so the
+                # unblock mails the activation, replacing any still queued for it.
+                template = "activation"
+                step.cancel_mail = True
+            context = _mail_context(d, self.settings)
+            if isinstance(item, Block):
+                context["reason"] = item.reason
+            step.mails.append((template, d.login, context))
+        else:
+            status = previous.status
+        step.binding = lambda account_id: _binding(
+            d, account_id, status, previous=previous, erp_blocked=blocking
+        )
+        detail = {"portal_change": item.portal_change}
+        step.audits.append(("block" if blocking else "unblock", detail))
+
+    def remove(self, item: Remove) -> None:
+        step = self.step(item.key, item.login, item.account_id)
+        step.refs.append(("remove", item.key))
+        step.cancel_mail = True
+        if item.mode == "deactivate":
+            previous = self.bindings[item.key]
+            step.op = UpdateAccount(item.key, item.account_id, {"status": AccountStatus.INACTIVE})
+            step.binding = lambda account_id: _replace_status(previous, AccountStatus.INACTIVE)
+            step.gone_is_done = True  # an account deleted by hand is even less active
+            step.audits.append(("deactivate", {"account_id": item.account_id}))
+        else:
+            step.op = DeleteAccount(item.key, item.account_id)
+            step.delete_binding = True
+            step.audits.append(("remove", {"account_id": item.account_id}))
+
+
+def _replace_status(binding: Binding, status: str) -> Binding:
+    return replace(binding, status=status)
+
+
+def step_batches(
+    plan: Plan, bindings: dict[str, Binding], settings: ApplySettings
+) -> Iterator[list[Step]]:
+    """The plan's items merged per contractor, ``batch_size`` contractors at a time.
+
+    Removals come first so that logins they free can be reused in the same cycle. Steps
+    are built one batch at a time: a first sync of 200,000 contractors never holds
+    200,000 steps (each with copies of the fields and a mail context) at once.
+    """
+    blocks: list[Block | Unblock] = [*plan.block, *plan.unblock]
+    by_key: dict[str, list[tuple[str, Any]]] = {}
+    for remove in plan.remove:
+        by_key.setdefault(remove.key, []).append(("remove", remove))
+    for kind, items in (
+        ("update", plan.update),
+        ("refresh", plan.refresh),
+        ("block", blocks),
+        ("adopt", plan.adopt),
+        ("create", plan.create),
+    ):
+        for item in items:
+            by_key.setdefault(item.desired.key, []).append((kind, item))
+    keys = list(by_key)
+    for start in range(0, len(keys), settings.batch_size):
+        builder = StepBuilder(bindings, settings)
+        for key in keys[start : start + settings.batch_size]:
+            for kind, item in by_key.pop(key):
+                _BUILD[kind](builder, item)
+        yield list(builder.steps.values())
+
+
+_BUILD: dict[str, Callable[[StepBuilder, Any], None]] = {
+    "remove": StepBuilder.remove,
+    "update": StepBuilder.update,
+    "refresh": lambda builder, item: builder.update(item, quiet=True),
+    "block": StepBuilder.block,
+    "adopt": StepBuilder.adopt,
+    "create": StepBuilder.create,
+}
