@@ -199,6 +199,8 @@ class Plan:
     held_check: str | None = None
     held_reason: str | None = None  # that check's message: what happened, how to let it through
     scope: int = 0  # contractors the ERP returned in scope (conflicts included)
+    # NIPs held by several in-scope contractors: warnings, never a block (_plan_duplicates).
+    duplicate_tax_ids: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -241,6 +243,8 @@ class Plan:
             "held_by": self.held_check,
             "held_reason": self.held_reason,
             "deferred": [d.as_json() for d in self.deferred],
+            "warnings": [item["warning"] for item in self.duplicate_tax_ids],
+            "duplicate_tax_ids": self.duplicate_tax_ids,
             # A refresh rewrites only syncd's bookkeeping: the account itself is unchanged.
             "unchanged": self.unchanged + len(self.refresh),
         }

@@ -66,5 +66,7 @@ def print_result(result: CycleResult, out: TextIO, *, dry_run: bool) -> None:
         )
         for item in doc["held"]:
             out.write(f"      {item['key']:>8}  {item['symbol']:<12} {item['login']}\n")
+    for warning in doc["warnings"]:
+        out.write(f"  warning: {warning}\n")
     if result.error:
         out.write(f"error: {result.error}\n")

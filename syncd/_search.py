@@ -1,5 +1,8 @@
 """Matching for ``accounts find``: wildcards, case- and accent-insensitive, NIP in any format.
 
+``*`` matches any run of characters and ``?`` exactly one; a query with neither matches
+anywhere in a value. ``rank`` orders the hits: an exact symbol or login first, then by name.
+
 Pure functions, so the rules can be tested without a database. Text is folded with
 Unicode NFKD (``ś`` becomes ``s`` plus a combining accent, which is dropped), a short
 table for the letters that have no decomposition (``ł``, ``đ``, ``ø``...) and
@@ -12,14 +15,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 # Letters that NFKD leaves whole, mapped to what people type instead.
 _UNDECOMPOSED = str.maketrans({"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ø": "o", "Ø": "O"})
 _COUNTRY_PREFIX = re.compile(r"^[a-z]{2}(?=\d)")
-_NOT_ALNUM = re.compile(r"[^0-9a-z*]")
+_NOT_ALNUM = re.compile(r"[^0-9a-z*?]")
+_WILDCARD = re.compile(r"([*?])")
 # The fields a query is matched against, from a binding's snapshot of the synced fields.
 TEXT_FIELDS = ("name", "symbol", "email", "login")
 
@@ -37,11 +41,12 @@ def fold_tax_id(text: str) -> str:
 
 
 def _pattern(folded_query: str) -> re.Pattern[str]:
-    """``*`` matches anything; a query without ``*`` matches anywhere in the value."""
-    if "*" not in folded_query:
+    """``*`` matches anything, ``?`` one character; without either, anywhere in the value."""
+    if "*" not in folded_query and "?" not in folded_query:
         folded_query = f"*{folded_query}*"
-    parts = (re.escape(part) for part in folded_query.split("*"))
-    return re.compile(".*".join(parts), re.DOTALL)
+    wildcards = {"*": ".*", "?": "."}
+    parts = (wildcards.get(part) or re.escape(part) for part in _WILDCARD.split(folded_query))
+    return re.compile("".join(parts), re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +55,27 @@ class Query:
 
     text: re.Pattern[str]
     tax_id: re.Pattern[str] | None  # None when the query holds no digit: never a NIP
+    folded: str = ""  # the whole query folded, for ``is_exact``
 
     @classmethod
     def parse(cls, query: str) -> Query:
         folded = fold(query.strip())
         tax_id = fold_tax_id(query) if any(c.isdigit() for c in query) else None
-        return cls(_pattern(folded), _pattern(tax_id) if tax_id else None)
+        return cls(_pattern(folded), _pattern(tax_id) if tax_id else None, folded)
+
+    def is_exact(self, fields: dict[str, Any], login: str) -> bool:
+        """True when the query is the symbol or the login itself (any case and accents)."""
+        values = (fields.get("symbol"), login)
+        return any(isinstance(v, str) and v and fold(v) == self.folded for v in values)
+
+    def rank(self, fields: dict[str, Any], login: str) -> tuple[bool, str, str]:
+        """Sort key of a hit: an exact symbol or login first, then by name, then symbol."""
+        name, symbol = fields.get("name"), fields.get("symbol")
+        return (
+            not self.is_exact(fields, login),
+            fold(name) if isinstance(name, str) else "",
+            fold(symbol) if isinstance(symbol, str) else "",
+        )
 
     def matches(self, fields: dict[str, Any], login: str) -> list[str]:
         """The names of the fields that match (empty: no match)."""
@@ -80,3 +100,10 @@ def search(query: str, rows: Iterable[tuple[dict[str, Any], str]]) -> list[int]:
     """Indexes of the ``(fields, login)`` rows that ``query`` matches, in order."""
     compiled = Query.parse(query)
     return [index for index, (fields, login) in enumerate(rows) if compiled.matches(fields, login)]
+
+
+def ranked(query: str, rows: Sequence[tuple[dict[str, Any], str]]) -> list[int]:
+    """``search``, ordered by ``Query.rank``: exact symbol or login first, then by name."""
+    compiled = Query.parse(query)
+    hits = [index for index, (fields, login) in enumerate(rows) if compiled.matches(fields, login)]
+    return sorted(hits, key=lambda index: compiled.rank(*rows[index]))

@@ -15,9 +15,10 @@ from typing import Any
 
 from connectors.base import UpdateAccount
 from syncd import lookup
-from syncd._search import search
+from syncd._search import ranked
 from syncd.config.base import Passwords
 from syncd.cycle import LEASE_TTL
+from syncd.directory import find_everywhere
 from syncd.errors import RecordError, UnknownContractor
 from syncd.lease import Lease
 from syncd.mail import MailerOptions, MailReport, deliver_due
@@ -78,10 +79,16 @@ class Support:
         return found
 
     def find(self, query: str) -> list[dict[str, Any]]:
-        """Accounts whose name, symbol, NIP, e-mail or login match ``query`` (one query)."""
+        """Accounts whose name, symbol, NIP, e-mail or login match ``query`` (one query),
+        an exact symbol or login first, then by name."""
         bindings = sorted(self.services.store.load_bindings().values(), key=lambda b: b.key)
-        hits = search(query, [(b.fields, b.login) for b in bindings])
+        hits = ranked(query, [(b.fields, b.login) for b in bindings])
         return [binding_json(bindings[index]) for index in hits]
+
+    def find_everywhere(self, query: str) -> dict[str, Any]:
+        """``find`` plus the ERP's contractors without an account, each with why (reads
+        the ERP once: ``syncd.directory``)."""
+        return find_everywhere(self.services, query, binding_json)
 
     def show(self, ident: str) -> dict[str, Any]:
         binding = self.resolve(ident)

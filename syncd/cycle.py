@@ -21,6 +21,7 @@ import structlog
 
 from syncd import safety
 from syncd._cycle_plan import HEARTBEAT_EVERY, Planned, map_changed, plan_cycle, reference_of
+from syncd._plan_duplicates import STORED_AT_MOST
 from syncd.apply import ApplyReport, ApplySettings, apply_plan
 from syncd.backoff import BackoffPolicy
 from syncd.errors import ExitCode, LockUnavailable, UnavailableError
@@ -88,6 +89,8 @@ class CycleResult:
             document["held_reason"] = self.plan.held_reason
         if self.report is not None and self.report.quarantined:
             document["quarantined"] = len(self.report.quarantined)
+        if self.plan is not None and self.plan.duplicate_tax_ids:
+            document["duplicate_tax_ids"] = self.plan.duplicate_tax_ids[:STORED_AT_MOST]
         scope = self.plan.scope if self.plan is not None else None
         held_check = self.plan.held_check if self.plan is not None else None
         reference = safety.next_reference(scope, held_check, self.scope_reference)
@@ -134,7 +137,7 @@ def run_cycle(services: Services, request: CycleRequest) -> CycleResult:
         if result.lease_busy and request.trigger == "schedule":
             # Routine for the daemon: a manual sync holds the lease; the next tick retries.
             log.info("cycle.lease_busy", error=str(error))
-        else:
+        elif request.trigger != "schedule":  # the daemon says it once (daemon.outages)
             log.error("cycle.unavailable", error=str(error))
     finally:
         result.duration_s = time.monotonic() - started

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from syncd import backoff, lookup
+from syncd._plan_duplicates import last_stored, warnings_for
 from syncd._plan_items import conflict_json
 from syncd._render import dump_json
 from syncd.config import Config
@@ -59,6 +60,7 @@ def collect(services: Services, ident: str) -> dict[str, Any]:
     document["next_cycle"] = _planned(services, key, mapped, failure)
     stored = store.conflict(key)
     document["last_cycle_conflict"] = stored.reason if stored else None
+    document["warnings"] = warnings_for(last_stored(store.last_runs(10)), key)
     document["history"] = [
         {
             "at": row.at.isoformat(),
@@ -179,6 +181,8 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
                 "      not sent again until its ERP row changes; "
                 f"`syncd sync --contractor {doc['key']}` retries it now\n"
             )
+    for warning in doc["warnings"]:
+        out.write(f"  warning: {warning}\n")
     if doc["last_cycle_conflict"]:
         out.write(f"  conflict at the last cycle: {doc['last_cycle_conflict']}\n")
     out.write(f"  history ({len(doc['history'])}):\n")

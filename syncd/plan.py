@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from syncd import safety
+from syncd._plan_duplicates import TaxIds
 from syncd._plan_items import (
     Adopt,
     Block,
@@ -213,11 +214,14 @@ def make_plan(
     plan = Plan()
     seen: set[str] = set()
     claims = Claims()
+    tax_ids = TaxIds()  # duplicate NIPs only warn (syncd._plan_duplicates)
     only = options.only_keys
     for item in desired:
         seen.add(item.key)
         if isinstance(item, Unchanged):
             claims.add(item.login, item.key, item.symbol, item.name)
+            bound = bindings.get(item.key)
+            tax_ids.add(item.key, item.symbol, bound.fields.get("tax_id") if bound else None)
             if only is None or item.key in only:
                 plan.unchanged += 1
             continue
@@ -226,6 +230,7 @@ def make_plan(
                 plan.conflict.append(item)
             continue
         claims.add(item.login, item.key, item.symbol, item.name)
+        tax_ids.add(item.key, item.symbol, item.tax_id)
         if only is not None and item.key not in only:
             continue  # read only so that its login counts for the uniqueness rules
         deferral = options.deferred.get(item.key)
@@ -239,6 +244,7 @@ def make_plan(
             _plan_bound(plan, item, binding, options, portal)
 
     plan.scope = len(seen)
+    plan.duplicate_tax_ids = tax_ids.duplicates(only)
     _plan_removals(plan, bindings, seen, options)
     enforce_unique_logins(plan, bindings, claims)
     return plan

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
+from syncd._plan_duplicates import last_stored
 from syncd._render import dump_json
 from syncd.clock import utcnow
 from syncd.config import Config
@@ -103,6 +104,7 @@ def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
             for c in store.conflicts()
         ],
         **_held(runs),
+        "warnings": [item["warning"] for item in last_stored(runs)],
         "mail_queue": mails,
         "undeliverable": [
             {"key": key, **item} for key, item in sorted(undeliverable(store).items())
@@ -172,6 +174,8 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
             f"held removals: {doc['held_removals']}, held by {doc['held_by'] or 'the guard'} "
             f"(`syncd plan` lists them): {reason}\n"
         )
+    for warning in doc["warnings"]:
+        out.write(f"warning: {warning}\n")
     out.write(f"conflicts: {len(doc['conflicts'])}\n")
     for conflict in doc["conflicts"]:
         out.write(f"  {conflict['key']:>8}  {conflict['reason']}\n")

@@ -42,9 +42,14 @@ def add_commands(
     )
     actions = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
     find = actions.add_parser(
-        "find", parents=parents, help="search name, symbol, NIP, e-mail, login"
+        "find", parents=parents, help="search name, symbol, NIP, e-mail, login in the whole ERP"
     )
-    find.add_argument("query", metavar="QUERY", help="text with * wildcards; any case, any accents")
+    find.add_argument(
+        "query",
+        metavar="QUERY",
+        help="text with * and ? wildcards; any case, any accents; also lists contractors "
+        "without an account, with why",
+    )
     for name, text in (
         ("show", "one account: binding, status, mail, recent history"),
         ("unblock", "lift a support block (an ERP block stays)"),
@@ -105,7 +110,7 @@ def _execute(support: Support, args: argparse.Namespace, typed: str | None) -> t
     if command == "mail":
         return {"mail": support.mail_list(args.status, args.limit)}, ExitCode.OK
     if action == "find":
-        return {"query": args.query, "accounts": support.find(args.query)}, ExitCode.OK
+        return support.find_everywhere(args.query), ExitCode.OK
     if action == "show":
         return support.show(args.key), ExitCode.OK
     if action == "block":
@@ -172,12 +177,7 @@ def _print(args: argparse.Namespace, doc: Any, out: TextIO) -> None:
     elif args.command == "mail":
         _print_mail(doc["mail"], out)
     elif args.action == "find":
-        out.write(f"{len(doc['accounts'])} account(s) match {doc['query']!r}\n")
-        for item in doc["accounts"]:
-            out.write(
-                f"  {item['key']:>8}  {item['symbol'] or '':<12} {item['login']:<32} "
-                f"{item['status']:<8} {item['name'] or ''}\n"
-            )
+        _print_found(doc, out)
     elif args.action == "show":
         _print_account(doc, out)
         out.write(f"mail ({len(doc['mail'])}):\n")
@@ -190,6 +190,26 @@ def _print(args: argparse.Namespace, doc: Any, out: TextIO) -> None:
         who = f"contractor {account['key']} ({account['login']})"
         out.write(f"{doc['action']}: {who}, status {account['status']}\n")
         out.write(f"mail: {doc['mail_result']['message']}\n")
+
+
+def _print_found(doc: dict[str, Any], out: TextIO) -> None:
+    """Ranked hits; a contractor without an account says why on the next line."""
+    others = len(doc["results"]) - len(doc["accounts"])
+    out.write(
+        f"{len(doc['accounts'])} account(s) and {others} contractor(s) without one "
+        f"match {doc['query']!r}\n"
+    )
+    for item in doc["results"]:
+        login = item["login"] if item["account"] else "(no account)"
+        state = item["status"] if item["account"] else item["why"]
+        out.write(
+            f"  {item['key']:>8}  {item['symbol'] or '':<12} {login or '':<32} "
+            f"{state:<8} {item['name'] or ''}\n"
+        )
+        if item["reason"]:
+            out.write(f"            {item['reason']}\n")
+    if doc["erp_error"]:
+        out.write(f"note: {doc['erp_error']}\n")
 
 
 def _print_account(doc: dict[str, Any], out: TextIO) -> None:

@@ -51,6 +51,7 @@ from syncd.daemon.jobs import DaemonContext, Jobs, cycle_lease_ttl
 from syncd.daemon.leadership import Leadership, lease_ttl
 from syncd.daemon.metrics import Metrics
 from syncd.daemon.notify import Notifier
+from syncd.daemon.outages import Overruns, not_an_overrun
 from syncd.errors import ConfigError, SyncdError
 from syncd.status import health
 from syncd.wiring import Services, open_services
@@ -110,6 +111,8 @@ class Daemon:
         )
         self.jobs = Jobs(self.context, services)
         self._route_stdlib_logs()
+        overruns = Overruns()
+        self.scheduler.add_listener(overruns, overruns.mask)
         for signum in HANDLED_SIGNALS:
             signal.signal(signum, self._on_signal)
         try:
@@ -255,15 +258,20 @@ class Daemon:
             log.error("web.listen_failed", listen=str(config.web.listen), error=str(error))
 
     def health(self) -> tuple[bool, str]:
-        """/healthz: the same verdict as ``syncd status`` (``syncd.status.health``)."""
+        """/healthz: the same verdict as ``syncd status`` (``syncd.status.health``), and
+        unhealthy while a job finds a service down that no run records (the SMTP server)."""
         runs = self.jobs.services.store.last_runs(10)
-        return health(runs, self.config.schedule.interval, self._clock())
+        healthy, why = health(runs, self.config.schedule.interval, self._clock())
+        down = self.jobs.outages.describe()  # what the runs table cannot show: the SMTP server
+        return (False, down) if healthy and down is not None else (healthy, why)
 
     @staticmethod
     def _route_stdlib_logs() -> None:
         scheduler_log = logging.getLogger("apscheduler")
         scheduler_log.setLevel(logging.WARNING)
-        scheduler_log.addHandler(_StdlibToStructlog())
+        handler = _StdlibToStructlog()
+        handler.addFilter(not_an_overrun)  # said once per overrun by ``Overruns`` instead
+        scheduler_log.addHandler(handler)
         scheduler_log.propagate = False
 
 

@@ -25,6 +25,7 @@ from syncd.daemon.housekeeping import housekeep
 from syncd.daemon.leadership import Leadership, lease_ttl
 from syncd.daemon.metrics import Metrics
 from syncd.daemon.notify import Notifier
+from syncd.daemon.outages import Outages
 from syncd.errors import ExitCode, LockUnavailable, UnavailableError
 from syncd.lease import Lease
 from syncd.wiring import Services
@@ -84,6 +85,7 @@ class Jobs:
         self.daemon = context
         self.services = services
         self.status_line = "starting"
+        self.outages = Outages()  # said once in the log; /healthz reads it
 
     # -- scheduling ---------------------------------------------------------------------
 
@@ -173,7 +175,7 @@ class Jobs:
         """Send the mail that is due (the mailer retries and backs off by itself)."""
         if not self.daemon.leadership.leading or self.daemon.stop.is_set():
             return
-        from syncd.mail import deliver_due
+        from syncd.mail import MailerOptions, deliver_due
 
         # send_due_mail's own lease lives 2 minutes; the daemon's lives one interval, so a
         # daemon killed while mailing does not hold its successor up for longer than that.
@@ -185,9 +187,19 @@ class Jobs:
             log.info("mail.lease_busy", error=str(error))  # the next run sends it
             return
         try:
-            report = deliver_due(self.services, stop_event=self.daemon.stop, heartbeat=lease.renew)
+            # At most half an interval: an SMTP server down must not hold the cycles up
+            # while the run retries it; the outbox's retry time carries the mail on.
+            options = MailerOptions(budget=min(interval / 2, MailerOptions().budget))
+            report = deliver_due(
+                self.services, stop_event=self.daemon.stop, heartbeat=lease.renew, options=options
+            )
         finally:
             lease.release()
+        deferred = [o.error for o in report.outcomes if o.result == "deferred" and o.error]
+        if report.count("sent"):
+            self.outages.recovered("mail")
+        elif deferred:  # the mails wait for their retry time; nothing is lost
+            self.outages.failed("mail", report.stopped or deferred[-1])
         self.daemon.metrics.observe_mail(sent=report.count("sent"), failed=report.failed)
 
     def bounces(self) -> None:
@@ -211,7 +223,7 @@ class Jobs:
             leading = self.daemon.leadership.try_lead()
         except UnavailableError as error:
             # The state store is down: no cycle can run (nor be recorded); /healthz says so.
-            log.error("cycle.unavailable", error=str(error))
+            self.outages.failed("cycle", f"state store unreachable: {error}")
             self._status(f"state store unreachable: {error}")
             return False
         if leading:
@@ -238,6 +250,10 @@ class Jobs:
         if result.lease_busy:
             self._status("waiting: another process (a manual sync?) is running a cycle")
             return False
+        if result.exit_code == ExitCode.UNAVAILABLE:  # run_cycle leaves the saying to us
+            self.outages.failed("cycle", result.error or "unavailable")
+        else:
+            self.outages.recovered("cycle")
         status = _STATUS_OF_EXIT.get(result.exit_code, "failed")
         if result.interrupted:
             status = "interrupted"

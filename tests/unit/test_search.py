@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from syncd._search import fold, fold_tax_id, search
+from syncd._search import fold, fold_tax_id, ranked, search
 
 ROWS: list[tuple[dict[str, Any], str]] = [
     ({"name": "Anna Kowalska", "symbol": "K-11", "tax_id": None}, "anna@kowalska.pl"),
@@ -54,3 +54,28 @@ def test_e_mail_and_login_are_searched_case_insensitively() -> None:
     """An e-mail typed in capitals finds the account by its login and e-mail field."""
     assert search("BIURO@NOWAK.pl", ROWS) == [4]
     assert search("*@k.pl", ROWS) == [1, 2]
+
+
+def test_question_mark_matches_exactly_one_character() -> None:
+    """'K-1?' finds K-11, K-12, K-13 but not a longer or shorter symbol; '?' anchors."""
+    rows = [*ROWS, ({"name": "Inny", "symbol": "K-1"}, "i@i.pl"), ({"symbol": "K-111"}, "")]
+    assert search("K-1?", rows) == [0, 1, 2]
+    assert search("kowalsk?", ROWS) == []
+    assert search("kowalsk? hurt", ROWS) == [1]
+
+
+def test_question_mark_in_a_nip_stands_for_one_digit() -> None:
+    """A NIP with one unknown digit, in any formatting, still finds its contractor."""
+    assert search("521-301-72-2?", ROWS) == [1]
+
+
+def test_ranked_puts_an_exact_symbol_or_login_first_then_names_in_order() -> None:
+    """'*k*' ranks by name; the query 'K-13' or the login 'hurt@k.pl' comes first."""
+    assert [ROWS[i][0]["name"] for i in ranked("*kowalsk*", ROWS)] == [
+        "Anna Kowalska",
+        "KOWALSKI HURT",
+        "Kowalśki Tomasz",
+    ]
+    rows = [*ROWS, ({"name": "A-Z K-13 Agent", "symbol": "K-130"}, "a@a.pl")]
+    assert ranked("k-13", rows) == [2, 5]
+    assert ranked("HURT@K.PL", ROWS)[0] == 1

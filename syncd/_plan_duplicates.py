@@ -1,0 +1,81 @@
+"""Duplicate checks that only warn: two in-scope contractors with one NIP (issue 11, item 5).
+
+One company entered twice in the ERP usually means two accounts for one customer, but it
+can be legitimate (branches with one NIP), so it is never a block: ``plan``, ``status`` and
+``explain`` say it, and both contractors keep their accounts. Part of the pure plan
+(``syncd.plan``): computed from the mapped contractors in the same pass, no I/O here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+_NOT_ALNUM = re.compile(r"[^0-9A-Z]")
+# Kept in a run's summary for ``status`` and ``explain``; more only make the run row larger.
+STORED_AT_MOST = 100
+
+
+def tax_id_key(tax_id: str | None) -> str | None:
+    """A NIP as compared for duplicates: letters and digits only, upper-case, a ``PL``
+    prefix dropped (another country's prefix stays: DE123 and CZ123 are different)."""
+    compact = _NOT_ALNUM.sub("", (tax_id or "").upper())
+    if compact.startswith("PL") and compact[2:].isdigit():
+        compact = compact[2:]
+    return compact if any(c.isdigit() for c in compact) else None
+
+
+@dataclass(slots=True)
+class TaxIds:
+    """Who has which NIP (key and symbol only, so a large ERP stays small in memory)."""
+
+    first: dict[str, tuple[str, str]] = field(default_factory=dict)
+    more: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def add(self, key: str, symbol: str, tax_id: str | None) -> None:
+        nip = tax_id_key(tax_id)
+        if nip is None:
+            return
+        if nip not in self.first:
+            self.first[nip] = (key, symbol)
+        else:
+            self.more.setdefault(nip, [self.first[nip]]).append((key, symbol))
+
+    def duplicates(self, only_keys: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Each NIP held by several contractors (those touching ``only_keys``, when given),
+        with the warning to show, ordered by NIP."""
+        found = []
+        for nip, holders in sorted(self.more.items()):
+            if only_keys is not None and not any(key in only_keys for key, _ in holders):
+                continue
+            found.append(
+                {
+                    "tax_id": nip,
+                    "keys": [key for key, _ in holders],
+                    "warning": duplicate_warning(nip, holders),
+                }
+            )
+        return found
+
+
+def duplicate_warning(nip: str, holders: list[tuple[str, str]]) -> str:
+    """The sentence ``plan``, ``status`` and ``explain`` show for one shared NIP."""
+    who = ", ".join(f"{symbol} (id {key})" for key, symbol in holders)
+    return (
+        f"NIP {nip} is shared by {len(holders)} contractors in scope: {who}; if they are one "
+        "company, merge them in the ERP (only a warning: each keeps its account)"
+    )
+
+
+def warnings_for(duplicates: list[dict[str, Any]], key: str) -> list[str]:
+    """The duplicate warnings that name contractor ``key`` (for ``explain``)."""
+    return [item["warning"] for item in duplicates if key in item["keys"]]
+
+
+def last_stored(runs: Sequence[Any]) -> list[dict[str, Any]]:
+    """The duplicates the newest finished cycle found (``runs``: ``StateStore.last_runs``)."""
+    finished = [run for run in runs if run.finished_at is not None]
+    stored = finished[0].summary.get("duplicate_tax_ids") if finished else None
+    return list(stored or [])

@@ -1,0 +1,180 @@
+"""``accounts find`` over the whole ERP: the accounts, and the contractors without one, with why.
+
+Support searches by what the customer says (a name, a NIP, an e-mail, a symbol) and must
+learn in one step both "this is the account" and "this one has none, because ...". The
+accounts come from the bindings; in-scope contractors without an account from one streamed
+read of the ERP (``Source.contractors``), with the reason from the state store (a conflict,
+a portal refusal, or simply not created yet); an out-of-scope contractor only for a query
+that is its exact id or symbol (``Source.describe``), because the ERP says why per row only.
+When the ERP cannot be read, the state store's conflicts and refusals are still searched
+and ``erp_error`` says what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from syncd._search import Query
+from syncd.errors import UnavailableError
+from syncd.store import Binding, ConflictRow, RecordFailure
+from syncd.wiring import Services
+
+# What each kind of "no account" is called in ``why`` (the JSON) and the text output.
+CONFLICT, QUARANTINED, RETRYING, NOT_YET, OUT_OF_SCOPE = (
+    "conflict",
+    "quarantined",
+    "retrying",
+    "not_created_yet",
+    "out_of_scope",
+)
+
+
+def find_everywhere(
+    services: Services, query: str, account_json: Callable[[Binding], dict[str, Any]]
+) -> dict[str, Any]:
+    """The ``accounts find`` document: ``results`` ranked (exact symbol or login first, then
+    by name), each with ``account`` (has one) and ``reason``; ``accounts`` is the subset
+    with an account, in the same order. ``account_json`` renders a binding."""
+    store = services.store
+    compiled = Query.parse(query)
+    bindings = store.load_bindings()
+    failures = store.record_failures()
+    conflicts = {c.key: c for c in store.conflicts()}
+    hits: list[tuple[tuple[bool, str, str], dict[str, Any]]] = []
+
+    def add(fields: dict[str, Any], login: str, entry: dict[str, Any]) -> None:
+        if compiled.matches(fields, login):
+            rank = compiled.rank(fields, login)
+            hits.append((rank, {**entry, "exact": not rank[0]}))
+
+    for binding in bindings.values():
+        note = _account_note(binding, conflicts.get(binding.key), failures.get(binding.key))
+        add(binding.fields, binding.login, {**account_json(binding), "account": True, **note})
+    for row in conflicts.values():
+        if row.key not in bindings:
+            fields: dict[str, Any] = {"symbol": row.symbol, "name": row.name}
+            add(fields, row.login or "", _without(row.key, fields, row.login, *_conflict(row)))
+    erp_error = None
+    try:
+        erp_keys = _search_erp(services, add, bindings, conflicts, failures)
+    except UnavailableError as error:
+        erp_error = (
+            f"the ERP could not be read ({error}): contractors without an account are listed "
+            "only from syncd's own records (conflicts, portal refusals); search again when the "
+            "ERP is back"
+        )
+        erp_keys = set()
+        for key, failure in failures.items():
+            if key not in bindings and key not in conflicts:
+                fields = {"symbol": None, "name": None}
+                entry = _without(key, fields, failure.login, *_refused(failure))
+                add(fields, failure.login or "", entry)
+    hits.sort(key=lambda hit: hit[0])
+    results = [entry for _, entry in hits]
+    if erp_error is None and not any(entry["exact"] for entry in results):
+        results[:0] = _out_of_scope(services, query, erp_keys | set(bindings), erp_error)
+    return {
+        "query": query,
+        "results": results,
+        "accounts": [entry for entry in results if entry["account"]],
+        "erp_error": erp_error,
+    }
+
+
+def _search_erp(
+    services: Services,
+    add: Callable[[dict[str, Any], str, dict[str, Any]], None],
+    bindings: dict[str, Binding],
+    conflicts: dict[str, ConflictRow],
+    failures: dict[str, RecordFailure],
+) -> set[str]:
+    """Search the in-scope contractors without an account (one streamed read); their keys."""
+    keys: set[str] = set()
+    for contractor in services.source.contractors():
+        keys.add(contractor.key)
+        if contractor.key in bindings or contractor.key in conflicts:
+            continue
+        fields = {
+            "symbol": contractor.symbol,
+            "name": contractor.name,
+            "email": contractor.email_raw,
+            "tax_id": contractor.tax_id,
+        }
+        failure = failures.get(contractor.key)
+        why = _refused(failure) if failure else (NOT_YET, _not_yet(contractor.key))
+        add(fields, "", _without(contractor.key, fields, None, *why))
+    return keys
+
+
+def _not_yet(key: str) -> str:
+    return (
+        "in scope, no account yet: the next cycle creates it "
+        f"(`syncd plan --contractor {key}` shows how)"
+    )
+
+
+def _out_of_scope(
+    services: Services, query: str, known: set[str], erp_error: str | None
+) -> list[dict[str, Any]]:
+    """The contractor whose id or symbol is exactly ``query``, when it is out of scope."""
+    ident = query.strip()
+    if erp_error is not None or not ident or any(c in ident for c in "*?"):
+        return []
+    try:
+        facts = services.source.describe(ident)
+    except UnavailableError:
+        return []
+    if facts is None or facts.in_scope or facts.key in known:
+        return []
+    fields = {"symbol": facts.symbol, "name": facts.name, "email": facts.email}
+    entry = _without(facts.key, fields, None, OUT_OF_SCOPE, f"out of scope: {facts.scope}")
+    return [{**entry, "exact": True}]
+
+
+def _without(
+    key: str, fields: dict[str, Any], login: str | None, why: str, reason: str
+) -> dict[str, Any]:
+    """One contractor without an account, shaped like an account entry plus the reason."""
+    return {
+        "key": key,
+        "symbol": fields.get("symbol"),
+        "name": fields.get("name"),
+        "login": login,
+        "tax_id": fields.get("tax_id"),
+        "status": None,
+        "account": False,
+        "exact": False,
+        "why": why,
+        "reason": reason,
+    }
+
+
+def _conflict(row: ConflictRow) -> tuple[str, str]:
+    return CONFLICT, f"in conflict ({row.kind}): {row.reason}"
+
+
+def _refused(failure: RecordFailure) -> tuple[str, str]:
+    """Why a record the portal refused has no account, and what to do."""
+    if failure.quarantined:
+        return QUARANTINED, (
+            f"quarantined: the portal refused it {failure.failures} time(s) "
+            f"({failure.last_error}); fix that, then `syncd sync --contractor {failure.key}`"
+        )
+    when = failure.retry_after.isoformat() if failure.retry_after else "at the next cycle"
+    return RETRYING, (
+        f"the portal refused it {failure.failures} time(s) ({failure.last_error}); "
+        f"retried automatically, next try {when}"
+    )
+
+
+def _account_note(
+    binding: Binding, conflict: ConflictRow | None, failure: RecordFailure | None
+) -> dict[str, Any]:
+    """An account's ``reason`` is a problem it has now: a conflict, or a portal refusal."""
+    reason = None
+    if conflict is not None:
+        reason = _conflict(conflict)[1]
+    elif failure is not None:
+        reason = _refused(failure)[1]
+    return {"why": None, "reason": reason}
