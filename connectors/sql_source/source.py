@@ -25,6 +25,7 @@ import structlog
 
 from connectors._rows import flag, text
 from connectors._sql import is_connection_problem, make_engine, translate_errors
+from connectors._stream import STREAM_BATCH
 from connectors.base import ContractorFacts, SourceCheck
 from connectors.sql_source import aliases, diagnose, rows, sqltext
 from connectors.sql_source import query as q
@@ -36,7 +37,7 @@ from syncd.model import SourceContractor
 log = structlog.get_logger(__name__)
 
 KEY_CHUNK = 1000
-STREAM_BATCH = 1000
+
 # What ``explain`` can say when ``describe`` finds nothing: the query defines the scope.
 NOT_RETURNED = "the contractor query does not return it: check its WHERE clause"
 _WHAT = "the ERP database"

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 import structlog
 
 from connectors._sql import make_engine, translate_errors
+from connectors._stream import read_merged
 from connectors.base import ContractorFacts, SourceCheck
 from connectors.subiekt_gt import query as q
 from connectors.subiekt_gt import rows
@@ -39,7 +40,6 @@ from syncd.model import SourceContractor
 log = structlog.get_logger(__name__)
 
 KEY_CHUNK = 1000
-STREAM_BATCH = 1000
 _WHAT = "the Subiekt GT database"
 _HINT = (
     "check that the ERP's SQL Server is reachable and source.url is right; "
@@ -156,26 +156,15 @@ class SubiektGtSource:
         self, t: q.GtTables, names: tuple[str | None, ...], ids: list[int] | None
     ) -> Iterator[SourceContractor]:
         """Merge-join the main and the contacts stream, both ordered by contractor id."""
-        streaming = {"stream_results": True, "yield_per": STREAM_BATCH}
-        with self._engine.connect() as main_conn, self._engine.connect() as contact_conn:
-            main = main_conn.execution_options(**streaming).execute(
-                q.main_query(t, self.feature, ids)
-            )
-            people = contact_conn.execution_options(**streaming).execute(
-                q.contacts_query(t, self.feature, ids)
-            )
-            try:
-                yield from _merge(main.mappings(), people.mappings(), names)
-            except sa.exc.DBAPIError:
-                # After a dropped connection the other stream's server-side cursor cannot be
-                # closed on the server; dropping both connections first lets the driver
-                # mark its cursors closed instead of leaking them.
-                main_conn.invalidate()
-                contact_conn.invalidate()
-                raise
-            finally:  # also when the consumer abandons the stream early
-                main.close()
-                people.close()
+        return read_merged(
+            self._engine,
+            q.main_query(t, self.feature, ids),
+            q.contacts_query(t, self.feature, ids),
+            lambda row, mine: rows.contractor(row, rows.contacts(mine), names),
+            main_id=lambda row: int(row["kh_Id"]),
+            person_id=lambda row: int(row["pk_IdKh"]),
+            duplicate="subiekt_gt.duplicate_main_address",
+        )
 
     def describe(self, ident: str) -> ContractorFacts | None:
         """The contractor's GT row and features, and why it is (not) in scope."""
@@ -235,24 +224,3 @@ class SubiektGtSource:
                 self._engine.dispose()
             except Exception:  # close() must never raise
                 log.warning("subiekt_gt.close_failed", exc_info=True)
-
-
-def _merge(
-    main: Iterator[rows.Row], people: Iterator[rows.Row], names: tuple[str | None, ...]
-) -> Iterator[SourceContractor]:
-    """Attach to each main row the contact rows with its id; both streams ascend by id."""
-    contact = next(people, None)
-    previous: int | None = None
-    for row in main:
-        kh_id = int(row["kh_Id"])
-        if kh_id == previous:  # a second main address would duplicate the contractor
-            log.warning("subiekt_gt.duplicate_main_address", contractor=str(kh_id))
-            continue
-        previous = kh_id
-        while contact is not None and int(contact["pk_IdKh"]) < kh_id:
-            contact = next(people, None)  # its contractor left scope between the two reads
-        mine: list[rows.Row] = []
-        while contact is not None and int(contact["pk_IdKh"]) == kh_id:
-            mine.append(contact)
-            contact = next(people, None)
-        yield rows.contractor(row, rows.contacts(mine), names)

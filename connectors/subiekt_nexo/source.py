@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
 from connectors._rows import flag, text
 from connectors._sql import is_connection_problem, make_engine, translate_errors
+from connectors._stream import read_merged
 from connectors.base import Candidate, ContractorFacts, SourceCheck
 from connectors.subiekt_nexo import catalogue, rows
 from connectors.subiekt_nexo import query as q
@@ -39,7 +39,6 @@ from syncd.model import SourceContractor
 log = structlog.get_logger(__name__)
 
 KEY_CHUNK = 1000
-STREAM_BATCH = 1000
 _WHAT = "the Subiekt nexo database"
 _HINT = (
     "check that the ERP's SQL Server is reachable and source.url is right; "
@@ -162,29 +161,18 @@ class SubiektNexoSource:
 
     def _read(self, kinds: rows.Kinds, ids: list[int] | None) -> Iterator[SourceContractor]:
         """Merge-join the main and the contacts stream, both ordered by contractor id."""
-        streaming = {"stream_results": True, "yield_per": STREAM_BATCH}
-        main_sql = q.main_query(self.t, self.feature, ids, kinds.email)
-        with self._engine.connect() as main_conn, self._engine.connect() as people_conn:
-            main = main_conn.execution_options(**streaming).execute(main_sql)
-            people: sa.CursorResult[Any] | None = None
-            if self.t.person_link is not None:
-                people_sql = q.contacts_query(self.t, self.feature, ids, kinds.email, kinds.phone)
-                people = people_conn.execution_options(**streaming).execute(people_sql)
-            try:
-                yield from _merge(
-                    iter(main.mappings()), iter(people.mappings()) if people else iter(())
-                )
-            except sa.exc.DBAPIError:
-                # After a dropped connection the other stream's server-side cursor cannot be
-                # closed on the server; dropping both connections first lets the driver
-                # mark its cursors closed instead of leaking them.
-                main_conn.invalidate()
-                people_conn.invalidate()
-                raise
-            finally:  # also when the consumer abandons the stream early
-                main.close()
-                if people is not None:
-                    people.close()
+        people_sql = None
+        if self.t.person_link is not None:
+            people_sql = q.contacts_query(self.t, self.feature, ids, kinds.email, kinds.phone)
+        return read_merged(
+            self._engine,
+            q.main_query(self.t, self.feature, ids, kinds.email),
+            people_sql,
+            lambda row, mine: rows.contractor(row, rows.contacts(mine)),
+            main_id=lambda row: int(row["id"]),
+            person_id=lambda row: int(row["contractor_id"]),
+            duplicate="subiekt_nexo.duplicate_main_row",
+        )
 
     def describe(self, ident: str) -> ContractorFacts | None:
         """The contractor's ``Podmioty`` row and features, and why it is (not) in scope."""
@@ -230,22 +218,3 @@ class SubiektNexoSource:
                 self._engine.dispose()
             except Exception:  # close() must never raise
                 log.warning("subiekt_nexo.close_failed", exc_info=True)
-
-
-def _merge(main: Iterator[rows.Row], people: Iterator[rows.Row]) -> Iterator[SourceContractor]:
-    """Attach to each main row the contact rows with its id; both streams ascend by id."""
-    person = next(people, None)
-    previous: int | None = None
-    for row in main:
-        key = int(row["id"])
-        if key == previous:  # a second main address or primary salesperson
-            log.warning("subiekt_nexo.duplicate_main_row", contractor=str(key))
-            continue
-        previous = key
-        while person is not None and int(person["contractor_id"]) < key:
-            person = next(people, None)  # its contractor left scope between the two reads
-        mine: list[rows.Row] = []
-        while person is not None and int(person["contractor_id"]) == key:
-            mine.append(person)
-            person = next(people, None)
-        yield rows.contractor(row, rows.contacts(mine))
