@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any, TextIO
 
 from connectors.base import Candidate, Discovering, PortalNotes, SourceCheck
@@ -50,8 +51,23 @@ def _source(config: Config) -> str:
     return f"{config.source.kind}: " + "; ".join(result.facts or (f"{result.in_scope} in scope",))
 
 
+# A cycle may wait minutes for a portal answering 429/5xx (``retry_budget``); a person
+# running doctor wants the answer now, so its portal check waits at most this long.
+DOCTOR_RETRY_BUDGET = timedelta(seconds=10)
+
+
+def _impatient(config: Config) -> Config:
+    """``config`` with the portal's retry budget cut to ``DOCTOR_RETRY_BUDGET``, for kinds
+    that have one (HTTP portals); the configured value is what cycles use."""
+    budget = getattr(config.portal, "retry_budget", None)
+    if not isinstance(budget, timedelta) or budget <= DOCTOR_RETRY_BUDGET:
+        return config
+    portal = config.portal.model_copy(update={"retry_budget": DOCTOR_RETRY_BUDGET})
+    return config.model_copy(update={"portal": portal})
+
+
 def _portal(config: Config) -> str:
-    portal = make_portal(config)
+    portal = make_portal(_impatient(config))
     try:
         portal.ensure_ready()
         notes = portal.notes() if isinstance(portal, PortalNotes) else []
