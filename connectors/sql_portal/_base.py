@@ -31,9 +31,10 @@ from connectors.sql_portal._apply import (
     write_batch,
 )
 from connectors.sql_portal._layout import Layout
-from connectors.sql_portal.schema import contact_from_row, to_db_time
+from connectors.sql_portal.schema import CONTACT_FIELDS, contact_from_row, max_length, to_db_time
 from syncd.clock import utcnow
 from syncd.errors import PasswordRejected, PortalUnavailable, RecordError
+from syncd.model import SYNCED_FIELDS, PortalLimits
 from syncd.passwords import hash_password
 
 log = structlog.get_logger(__name__)
@@ -78,6 +79,23 @@ class SqlAccounts:
     def _layout(self) -> Layout:
         """The table this portal reads and writes (a subclass may reflect it on first use)."""
         raise NotImplementedError
+
+    def limits(self) -> PortalLimits:
+        """The column lengths of the stored fields (``connectors.base.LimitedPortal``) and
+        the discount column's range: the same limits ``_apply`` checks before writing."""
+        layout = self._layout()
+        lengths: dict[str, int] = {}
+        for name in SYNCED_FIELDS:
+            if name != "contacts" and layout.has(name):
+                length = max_length(layout.table, layout.columns[name])
+                if length is not None:
+                    lengths[name] = length
+        if layout.contacts is not None:
+            for name in CONTACT_FIELDS:
+                length = max_length(layout.contacts, name)
+                if length is not None:
+                    lengths[f"contacts.{name}"] = length
+        return PortalLimits(lengths, layout.discount_limit)
 
     def find_by_logins(self, logins: Collection[str]) -> dict[str, PortalAccount]:
         """The accounts whose login is in ``logins``, by the login as asked for.
