@@ -1,7 +1,8 @@
 """Bad input from the ERP (issue 9, the bad-input suite's generated half): a hypothesis-made
 Subiekt GT full of NULLs, empty and 10,000-character strings, control characters, emoji,
 right-to-left text, SQL metacharacters, broken e-mails, near-duplicate logins and NIPs in
-any format, synced by real cycles into the SQL portal on SQLite, PostgreSQL and MariaDB.
+any format, synced by real cycles into the SQL portal on SQLite, PostgreSQL and MariaDB
+(the state store in the same database).
 
 The property: every cycle finishes (exit 0), and afterwards every in-scope contractor is
 either synced (a binding, and a portal account whose fields are the mapped values) or a
@@ -26,12 +27,14 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from connectors.fake import FakeContact, FakeContractor, FakeSalesperson
+from connectors.sql_portal.schema import account, contact
 from connectors.subiekt_gt.fake import GtFake
 from syncd.config import Config
 from syncd.cycle import CycleRequest, CycleResult, run_cycle
 from syncd.errors import ExitCode
 from syncd.mapping import map_contractor
 from syncd.model import DesiredAccount
+from syncd.store.schema import metadata as state_tables
 from syncd.wiring import Services, open_services
 from tests.support import write_config
 
@@ -148,18 +151,21 @@ def _fields(contractor: FakeContractor) -> dict[str, Any]:
     return {name: getattr(contractor, name) for name in FakeContractor.__dataclass_fields__}
 
 
-# -- the site: a fresh GT file and state store per example, one portal database per test -----
+# -- the site: a fresh GT file per example; portal and state store in one database per test --
 
 
 class Site:
-    """A GT ERP file, a state store file and the portal (emptied) for one example."""
+    """A GT ERP file for one example, and the portal and the state store in ``database``
+    (its own file unless given: emptied before each example by ``_empty``)."""
 
-    def __init__(self, directory: Path, portal_url: str) -> None:
+    def __init__(self, directory: Path, database: str | None = None) -> None:
         self.erp = GtFake(f"sqlite:///{directory}/erp.db")
         self.erp.create()
+        database = database or f"sqlite:///{directory}/portal.db"
         self.config: Config = write_config(
             directory,
-            portal={"url": portal_url, "password_cost": 4},
+            portal={"url": database, "password_cost": 4},
+            state={"url": database},
             mail={"send_delay": "0s"},
         )
 
@@ -169,13 +175,16 @@ class Site:
         self.erp.add(contractors)
 
 
-def _empty_portal(url: str) -> None:
+def _empty(url: str) -> None:
+    """Delete every row of the portal's and the state store's tables (the tables stay)."""
+    tables = [*reversed(state_tables.sorted_tables), contact, account]
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
-            if sa.inspect(conn).has_table("b2b_account"):
-                conn.execute(sa.text("DELETE FROM b2b_contact"))
-                conn.execute(sa.text("DELETE FROM b2b_account"))
+            present = set(sa.inspect(conn).get_table_names())
+            for table in tables:
+                if table.name in present:
+                    conn.execute(table.delete())
     finally:
         engine.dispose()
 
@@ -188,7 +197,7 @@ def _empty_portal(url: str) -> None:
     ]
 )
 def portal_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """One portal database for all of a test's examples (emptied before each)."""
+    """One database for the portal and the state store of all of a test's examples."""
     if request.param == "sqlite":
         with tempfile.TemporaryDirectory() as directory:
             yield f"sqlite:///{directory}/portal.db"
@@ -255,7 +264,7 @@ def _holds(services: Services) -> None:
 
 
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     derandomize=True,
     # No shrinking: each example is three real cycles, and shrinking one takes minutes;
@@ -272,7 +281,7 @@ def test_a_generated_erp_ends_synced_or_in_conflict_with_a_reason(
     synced with the mapped values or a conflict with a reason, through an edit and a
     quiet cycle after it."""
     first, edit = scenario
-    _empty_portal(portal_url)
+    _empty(portal_url)
     with tempfile.TemporaryDirectory() as directory:
         site = Site(Path(directory), portal_url)
         try:
@@ -293,8 +302,8 @@ def test_a_generated_erp_ends_synced_or_in_conflict_with_a_reason(
 # -- what the generated ERP found, each pinned by a test of its own ----------------------
 
 
-def _site(directory: Path, portal: str, contractors: list[FakeContractor]) -> Site:
-    site = Site(directory, portal)
+def _site(directory: Path, database: str | None, contractors: list[FakeContractor]) -> Site:
+    site = Site(directory, database)
     site.edit(contractors)
     return site
 
@@ -322,7 +331,7 @@ def test_a_value_the_portal_cannot_hold_is_a_conflict_naming_it_not_a_refusal(
     record.failed, no backoff or quarantine; the other contractor is synced."""
     bad = FakeContractor(1, "K1", "Firma 1", email="k1@firma.pl", features=("b2b",))
     good = FakeContractor(2, "K2", "Firma 2", email="k2@firma.pl", features=("b2b",))
-    site = _site(tmp_path, f"sqlite:///{tmp_path}/portal.db", [
+    site = _site(tmp_path, None, [
         FakeContractor(**{**_fields(bad), **changes}), good])  # fmt: skip
     with open_services(site.config) as services:
         result = _cycle(services)
@@ -359,4 +368,23 @@ def test_a_synced_contractor_whose_value_grows_too_long_keeps_its_account_in_con
         assert _conflicts(services) == {}
         (account,) = services.portal.accounts()
         assert account.fields["name"] == "Firma Nowa"
+    site.erp.close()
+
+
+@pytest.mark.postgres
+def test_a_conflict_with_a_300_character_symbol_or_a_nul_is_recorded_in_postgresql(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The state store on PostgreSQL records conflicts whose symbol is longer than its column
+    or whose name holds a NUL (both the ERP's doing): the cycle exits 0 instead of failing
+    with "the state store refused writing", and each reason says what to fix."""
+    site = _site(tmp_path, pg_url, [
+        FakeContractor(1, "S" * 300, "Firma 1", email="brak", features=("b2b",)),
+        FakeContractor(2, "K2", "Firma\x00 2", email="k2@firma.pl", features=("b2b",)),
+    ])  # fmt: skip
+    with open_services(site.config) as services:
+        _cycle(services)
+        reasons = _conflicts(services)
+    assert "invalid e-mail address 'brak'" in reasons["1"]
+    assert "NUL character" in reasons["2"]
     site.erp.close()
