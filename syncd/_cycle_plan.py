@@ -109,6 +109,7 @@ def plan_cycle(
     bindings = store.load_bindings()
     failing = store.record_failures()
     managed = sum(1 for b in bindings.values() if b.status != "inactive")
+    limits = portal_limits(services.portal)
     options = PlanOptions(
         on_removed=config.portal.on_removed.value,
         erp_block_reason=config.source.erp_block_reason,
@@ -120,13 +121,13 @@ def plan_cycle(
         min_scope=safety.min_scope_count(config.safety.min_scope, reference),
         scope_reference=reference,
         feature=getattr(config.source, "feature", None),
+        fold_logins=limits is not None and limits.fold_logins,
     )
     planned = Planned(Plan(), bindings, failing, reference=reference)
     portal_listing = None
     if request.full:
         portal_listing = {account.id: account for account in services.portal.accounts()}
     seen: set[str] = set()
-    limits = portal_limits(services.portal)
     mapped = map_changed(services.source.contractors(), bindings, full=request.full, limits=limits)
     stream = _watch(_heartbeat(mapped, beat), planned, seen)
     plan = make_plan(stream, bindings, options, portal_listing)

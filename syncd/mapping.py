@@ -9,6 +9,7 @@ a bad NIP is only a warning: the account is still created.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from functools import lru_cache
@@ -34,6 +35,14 @@ _SEPARATORS = re.compile(r"[;,\s]+")
 def describe(contractor: SourceContractor | Conflict | DesiredAccount) -> str:
     """``contractor 1042 (K0042, ACME Sp. z o.o.)``: how every message names a contractor."""
     return f"contractor {contractor.key} ({contractor.symbol}, {contractor.name})"
+
+
+def fold_login(login: str) -> str:
+    """A login as a portal that compares logins case- and accent-insensitively sees it
+    (MariaDB's and MySQL's ``*_ci`` collations: ``kąsia`` = ``kasia``, ``straße`` =
+    ``strasse``): decomposed, its accents dropped, case-folded."""
+    decomposed = unicodedata.normalize("NFKD", login)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def normalise_email(value: str) -> str | None:

@@ -186,6 +186,9 @@ class PortalLimits:
 
     lengths: Mapping[str, int] = field(default_factory=dict)
     max_discount: Decimal | None = None
+    # The portal holds one login per ``syncd.mapping.fold_login`` (a *_ci collation's
+    # unique index), so two logins that fold alike are one login to it.
+    fold_logins: bool = False
 
 
 @dataclass(frozen=True, slots=True)

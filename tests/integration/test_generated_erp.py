@@ -50,7 +50,9 @@ NASTY = [
 TEXT = st.one_of(st.none(), st.sampled_from(NASTY), st.text(max_size=20))
 NAME = st.one_of(st.sampled_from(NASTY), st.text(max_size=30))  # NOT NULL in GT
 # Pieces that make the same login (or one that looks the same) several ways.
-LOCALS = ["kasia", "KASIA", "Kasia", "k\u0430sia", "jan.kowalski", "j'o", "łukasz", "x" * 70]
+# (MariaDB's *_ci collations hold kąsia = kasia and straße = strasse as one login.)
+LOCALS = ["kasia", "KASIA", "Kasia", "k\u0430sia", "kąsia", "straße", "strasse", "jan.kowalski",
+          "j'o", "łukasz", "x" * 70]  # fmt: skip
 DOMAINS = ["firma.pl", "FIRMA.PL", "żółw.pl", "xn--w-uga1v8h.pl", "fіrma.pl", "例え.jp"]
 BROKEN = [
     "", "   ", "a", "@", "a@", "@firma.pl", "a@b", "a@@firma.pl", "a b@firma.pl", "a@firma..pl",
@@ -68,7 +70,9 @@ EMAIL = st.one_of(
         st.sampled_from(DOMAINS),
         st.sampled_from(["", " ", "\t"]),
     ),
-)
+    st.builds(lambda local, domain: f"{local}@{domain}", st.sampled_from(LOCALS),
+              st.sampled_from(["firma.pl", "FIRMA.PL"])),  # near-duplicates, more often
+)  # fmt: skip
 NIP = st.one_of(
     TEXT,
     st.sampled_from(["1234563218", "123-456-32-18", "PL 123 456 32 18", "pl1234563218",
@@ -387,4 +391,37 @@ def test_a_conflict_with_a_300_character_symbol_or_a_nul_is_recorded_in_postgres
         reasons = _conflicts(services)
     assert "invalid e-mail address 'brak'" in reasons["1"]
     assert "NUL character" in reasons["2"]
+    site.erp.close()
+
+
+@pytest.mark.mariadb
+def test_logins_a_ci_collation_holds_equal_are_one_login_on_mariadb(
+    tmp_path: Path, mariadb_url: str
+) -> None:
+    """On MariaDB (utf8mb4_unicode_ci) kasia@ and kąsia@, straße@ and strasse@ are one login
+    to the portal's unique index: two new contractors with them are both conflicts saying
+    so (not a refused write, backed off and quarantined); with one gone the other is
+    synced, and the one coming back is a conflict, the synced account untouched."""
+    kasia = FakeContractor(1, "K1", "Kasia", email="kasia@firma.pl", features=("b2b",))
+    kasia2 = FakeContractor(2, "K2", "Kąsia", email="kąsia@firma.pl", features=("b2b",))
+    site = _site(tmp_path, mariadb_url, [
+        kasia, kasia2,
+        FakeContractor(3, "K3", "Ulica", email="straße@firma.pl", features=("b2b",)),
+        FakeContractor(4, "K4", "Ulica 2", email="strasse@firma.pl", features=("b2b",)),
+    ])  # fmt: skip
+    with open_services(site.config) as services:
+        result = _cycle(services)
+        assert result.report is None or result.report.refused == 0
+        reasons = _conflicts(services)
+        assert set(reasons) == {"1", "2", "3", "4"}
+        assert "ignoring case and accents" in reasons["2"]
+        site.erp.delete(2)
+        _cycle(services)
+        assert set(services.store.load_bindings()) == {"1"}
+        site.erp.add([kasia2])
+        for _ in range(3):
+            _cycle(services)
+        assert "already the login of contractor 1" in _conflicts(services)["2"]
+        assert services.store.record_failures() == {}
+        assert [a.login for a in services.portal.accounts()] == ["kasia@firma.pl"]
     site.erp.close()
