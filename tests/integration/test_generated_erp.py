@@ -79,6 +79,9 @@ NIP = st.one_of(
                      "1234563219", "DE123456789", "PL", "--", "0" * 40, "１２３４５６３２１８",
                      "١٢٣٤٥٦٣٢١٨", "123.456.32.18"]),
 )  # fmt: skip
+# GT names 10 price levels (tw_Parametr); these are the names a messy GT gives them.
+PRICE_LEVELS = ["Hurtowa", "", " ", "😀", "'; DROP TABLE b2b_account; --", LONG, "\x00",
+                "שלום", "ą" * 300, "Zażółć gęślą jaźń"]  # fmt: skip
 DISCOUNT = st.sampled_from(["0", "5", "12.5", "0.001", "100", "999.99", "1000", "-5", "99999"])
 CONTACT = st.builds(
     FakeContact,
@@ -111,7 +114,7 @@ def contractors(draw: st.DrawFn, first: int = 1) -> list[FakeContractor]:
             postcode=draw(TEXT),
             city=draw(TEXT),
             country=draw(st.one_of(st.none(), st.sampled_from(["Polska", "Niemcy", "😀", LONG]))),
-            price_level=draw(st.one_of(st.none(), st.sampled_from(NASTY))),
+            price_level=draw(st.one_of(st.none(), st.sampled_from(PRICE_LEVELS))),
             discount=Decimal(draw(DISCOUNT)),
             salesperson=draw(SALESPERSON),
             blocked=draw(st.booleans()),
