@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from syncd.model import SourceContractor
+from syncd.model import PortalLimits, SourceContractor
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,3 +228,14 @@ class PortalNotes(Protocol):
 
     def notes(self) -> list[str]:
         """After ``ensure_ready``: one sentence per limitation, with what to do about it."""
+
+
+@runtime_checkable
+class LimitedPortal(Protocol):
+    """A portal that can say how long each value may be (a SQL table's column lengths), so
+    that a contractor whose value would not fit is a conflict to fix in the ERP, found
+    while planning, rather than a write the portal refuses."""
+
+    def limits(self) -> PortalLimits:
+        """After ``ensure_ready``: the limits of the fields it stores. Raises
+        ``PortalUnavailable``."""

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from connectors.base import LimitedPortal
 from syncd import backoff, safety
-from syncd.mapping import map_contractor
-from syncd.model import Conflict, DesiredAccount, SourceContractor, Unchanged
+from syncd.mapping import map_contractor, within_limits
+from syncd.model import Conflict, DesiredAccount, PortalLimits, SourceContractor, Unchanged
 from syncd.plan import Plan, PlanOptions, make_plan, resolve_creates
 from syncd.store import Binding, RecordFailure, StateStore
 
@@ -38,11 +39,16 @@ class Planned:
 
 
 def map_changed(
-    contractors: Iterable[SourceContractor], bindings: Mapping[str, Binding], *, full: bool
+    contractors: Iterable[SourceContractor],
+    bindings: Mapping[str, Binding],
+    *,
+    full: bool,
+    limits: PortalLimits | None = None,
 ) -> Iterator[Mapped]:
     """Map the contractors whose raw ERP row differs from the one their binding was applied
     from; the others become ``Unchanged`` without being validated again (most of a quiet
-    cycle's CPU). A full reconcile maps everything: it compares with the portal itself."""
+    cycle's CPU). A full reconcile maps everything: it compares with the portal itself.
+    ``limits`` (``portal_limits``) turn a value the portal cannot hold into a conflict."""
     for contractor in contractors:
         binding = bindings.get(contractor.key)
         raw = contractor.raw_fingerprint()
@@ -54,7 +60,15 @@ def map_changed(
         ):
             yield Unchanged(contractor.key, binding.login, contractor.symbol, contractor.name)
         else:
-            yield map_contractor(contractor, source_fingerprint=raw)
+            mapped = map_contractor(contractor, source_fingerprint=raw)
+            if limits is not None and isinstance(mapped, DesiredAccount):
+                mapped = within_limits(mapped, limits)
+            yield mapped
+
+
+def portal_limits(portal: object) -> PortalLimits | None:
+    """The portal's limits when it knows them (``connectors.base.LimitedPortal``)."""
+    return portal.limits() if isinstance(portal, LimitedPortal) else None
 
 
 def _heartbeat(items: Iterable[Mapped], beat: Callable[[], None]) -> Iterator[Mapped]:
@@ -95,6 +109,7 @@ def plan_cycle(
     bindings = store.load_bindings()
     failing = store.record_failures()
     managed = sum(1 for b in bindings.values() if b.status != "inactive")
+    limits = portal_limits(services.portal)
     options = PlanOptions(
         on_removed=config.portal.on_removed.value,
         erp_block_reason=config.source.erp_block_reason,
@@ -106,13 +121,14 @@ def plan_cycle(
         min_scope=safety.min_scope_count(config.safety.min_scope, reference),
         scope_reference=reference,
         feature=getattr(config.source, "feature", None),
+        fold_logins=limits is not None and limits.fold_logins,
     )
     planned = Planned(Plan(), bindings, failing, reference=reference)
     portal_listing = None
     if request.full:
         portal_listing = {account.id: account for account in services.portal.accounts()}
     seen: set[str] = set()
-    mapped = map_changed(services.source.contractors(), bindings, full=request.full)
+    mapped = map_changed(services.source.contractors(), bindings, full=request.full, limits=limits)
     stream = _watch(_heartbeat(mapped, beat), planned, seen)
     plan = make_plan(stream, bindings, options, portal_listing)
     planned.settled.update(k for k in failing if k not in seen and k not in bindings)

@@ -6,7 +6,7 @@ what to fix in the ERP. Part of the pure plan (``syncd.plan``): no I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -20,13 +20,21 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Claims:
-    """Who wants which login, for the uniqueness rules (kept small: key and symbol only)."""
+    """Who wants which login, for the uniqueness rules (kept small: key and symbol only).
 
+    ``fold`` is how the portal tells logins apart (``PlanOptions.fold_logins``); None: as
+    they are. Logins are kept under ``same(login)``."""
+
+    fold: Callable[[str], str] | None = None
     first: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     more: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
 
+    def same(self, login: str) -> str:
+        return self.fold(login) if self.fold is not None else login
+
     def add(self, login: str, key: str, symbol: str, name: str) -> None:
         claim = (key, symbol, name)
+        login = self.same(login)
         if login not in self.first:
             self.first[login] = claim
         else:
@@ -42,7 +50,7 @@ def enforce_unique_logins(plan: Plan, bindings: Mapping[str, BoundAccount], clai
     """
     # A deactivated account keeps its login in the portal; only a deleted one frees it.
     deleted = {r.key for r in plan.remove if r.mode == "delete"}
-    owner_of = {b.login: key for key, b in bindings.items() if key not in deleted}
+    owner_of = {claims.same(b.login): key for key, b in bindings.items() if key not in deleted}
     wanted = {c.desired.key: c.desired for c in plan.create}
     wanted.update((u.desired.key, u.desired) for u in plan.update)
     rejected: dict[str, Conflict] = {}
@@ -86,17 +94,20 @@ def _login_conflict(
 ) -> Conflict | None:
     """The conflict that stops ``desired`` from having its login, if any."""
     key, login = desired.key, desired.login
-    owner = owner_of.get(login)
-    claimants = claims.more.get(login)
+    same = claims.same(login)
+    owner = owner_of.get(same)
+    claimants = claims.more.get(same)
     if owner is not None and owner != key:
         owner_claims = owner in {c[0] for c in claimants or []}
-        moves_away = owner in wanted and owner not in rejected and wanted[owner].login != login
+        moves_away = (
+            owner in wanted and owner not in rejected and claims.same(wanted[owner].login) != same
+        )
         if owner_claims or not moves_away:
             symbol = bindings[owner].fields.get("symbol") or owner
             reason = (
                 f"contractor {key} ({desired.symbol}, {desired.name}) has e-mail {login}, "
                 f"which is already the login of contractor {owner} ({symbol}): give each "
-                "contractor its own e-mail in the ERP"
+                f"contractor its own e-mail in the ERP{_folded(claims)}"
             )
             return Conflict(
                 key, desired.symbol, desired.name, login, ConflictKind.LOGIN_TAKEN, reason
@@ -106,9 +117,15 @@ def _login_conflict(
         reason = (
             f"contractor {key} ({desired.symbol}, {desired.name}) shares e-mail {login} "
             f"with contractor {others}: a login must be unique, so none of them gets an "
-            "account until each has its own e-mail in the ERP"
+            f"account until each has its own e-mail in the ERP{_folded(claims)}"
         )
         return Conflict(
             key, desired.symbol, desired.name, login, ConflictKind.DUPLICATE_EMAIL, reason
         )
     return None
+
+
+def _folded(claims: Claims) -> str:
+    if claims.fold is None:
+        return ""
+    return " (the portal tells logins apart ignoring case and accents: kąsia = kasia)"

@@ -10,14 +10,15 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from syncd import backoff, lookup
+from syncd._cycle_plan import portal_limits
 from syncd._plan_duplicates import last_stored, warnings_for
 from syncd._plan_items import conflict_json
 from syncd._render import dump_json
 from syncd.config import Config
 from syncd.errors import ExitCode, UnknownContractor
 from syncd.mail.bounces import undeliverable
-from syncd.mapping import map_contractor
-from syncd.model import Conflict
+from syncd.mapping import map_contractor, within_limits
+from syncd.model import Conflict, DesiredAccount
 from syncd.plan import PlanOptions, make_plan, resolve_creates
 from syncd.store import RecordFailure
 from syncd.wiring import Services, open_services
@@ -38,6 +39,9 @@ def collect(services: Services, ident: str) -> dict[str, Any]:
         contractor = next(iter(services.source.contractors(keys=[key])), None)
         if contractor is not None:
             mapped = map_contractor(contractor, source_fingerprint=contractor.raw_fingerprint())
+            limits = portal_limits(services.portal)  # as the cycle maps it
+            if limits is not None and isinstance(mapped, DesiredAccount):
+                mapped = within_limits(mapped, limits)
     if isinstance(mapped, Conflict):
         document["mapping"] = {"conflict": conflict_json(mapped)}
     elif mapped is not None:

@@ -9,14 +9,24 @@ a bad NIP is only a warning: the account is still created.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 from stdnum.eu import vat as eu_vat
 from stdnum.pl import nip as pl_nip
 
-from syncd.model import Conflict, ConflictKind, Contact, DesiredAccount, SourceContractor
+from syncd.model import (
+    Conflict,
+    ConflictKind,
+    Contact,
+    DesiredAccount,
+    PortalLimits,
+    SourceContractor,
+    format_discount,
+)
 
 # People separate several addresses in one ERP field with ';', ',' or spaces.
 _SEPARATORS = re.compile(r"[;,\s]+")
@@ -25,6 +35,14 @@ _SEPARATORS = re.compile(r"[;,\s]+")
 def describe(contractor: SourceContractor | Conflict | DesiredAccount) -> str:
     """``contractor 1042 (K0042, ACME Sp. z o.o.)``: how every message names a contractor."""
     return f"contractor {contractor.key} ({contractor.symbol}, {contractor.name})"
+
+
+def fold_login(login: str) -> str:
+    """A login as a portal that compares logins case- and accent-insensitively sees it
+    (MariaDB's and MySQL's ``*_ci`` collations: ``kąsia`` = ``kasia``, ``straße`` =
+    ``strasse``): decomposed, its accents dropped, case-folded."""
+    decomposed = unicodedata.normalize("NFKD", login)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def normalise_email(value: str) -> str | None:
@@ -150,7 +168,7 @@ def map_contractor(
     if tax_warning:
         warnings.append(tax_warning)
     owner_email = (contractor.owner_email or "").strip().lower() or None
-    return DesiredAccount(
+    account = DesiredAccount(
         key=contractor.key,
         login=login,
         symbol=contractor.symbol,
@@ -168,6 +186,69 @@ def map_contractor(
         warnings=tuple(warnings),
         source_fingerprint=source_fingerprint or contractor.raw_fingerprint(),
     )
+    for _, what, value in _texts(account):
+        if "\x00" in value:
+            # PostgreSQL refuses it outright and C-based portals cut the text there; the
+            # same ERP row must give the same result on every portal, so none gets it.
+            problem = (
+                f"{what} contains a NUL character (U+0000), which a portal cannot store: "
+                "remove it in the ERP"
+            )
+            return _unfit(account, problem)
+    return account
+
+
+def within_limits(account: DesiredAccount, limits: PortalLimits) -> DesiredAccount | Conflict:
+    """``account``, or a conflict naming the first value the portal cannot hold.
+
+    A 10,000-character address is the ERP's to fix, like a broken e-mail: as a conflict it
+    is listed every cycle with what to shorten, where a portal refusal would only put the
+    record into backoff and, after five tries, into quarantine.
+    """
+    problem = _limit_problem(account, limits)
+    return account if problem is None else _unfit(account, problem)
+
+
+def _unfit(account: DesiredAccount, problem: str) -> Conflict:
+    """The conflict of an account with a value no portal (or not this one) can hold."""
+    reason = f"{describe(account)}: {problem}; the account is synced on the next cycle"
+    return Conflict(
+        account.key,
+        account.symbol,
+        account.name,
+        account.login,
+        ConflictKind.PORTAL_LIMIT,
+        reason,
+    )
+
+
+def _texts(account: DesiredAccount) -> Iterator[tuple[str, str, str]]:
+    """Every text value of the account: (limit name, how a person reads it, value)."""
+    fields = account.fields()
+    for name, value in fields.items():
+        if name != "contacts" and isinstance(value, str):
+            yield name, name, value
+    for position, contact in enumerate(fields["contacts"], start=1):
+        for name, value in contact.items():
+            if isinstance(value, str):
+                yield f"contacts.{name}", f"contact #{position} {name}", value
+
+
+def _limit_problem(account: DesiredAccount, limits: PortalLimits) -> str | None:
+    for name, what, value in _texts(account):
+        limit = limits.lengths.get(name)
+        if limit is not None and len(value) > limit:
+            return (
+                f"{what} is {len(value)} characters long but the portal holds at most "
+                f"{limit}: shorten it in the ERP"
+            )
+    top = limits.max_discount
+    if top is not None and abs(account.discount.quantize(Decimal("0.01"))) > top:
+        return (
+            f"discount {format_discount(account.discount)}% is out of range: the portal holds "
+            f"at most {top}%; correct it in the ERP"
+        )
+    return None
 
 
 def map_all(contractors: Iterable[SourceContractor]) -> Iterator[DesiredAccount | Conflict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -174,6 +175,20 @@ class ConflictKind(StrEnum):
     INVALID_EMAIL = "invalid_email"
     DUPLICATE_EMAIL = "duplicate_email"
     LOGIN_TAKEN = "login_taken"
+    PORTAL_LIMIT = "portal_limit"  # a value longer (or a discount larger) than the portal holds
+
+
+@dataclass(frozen=True, slots=True)
+class PortalLimits:
+    """What the portal can hold: the most characters of each synced field (a contact's
+    fields as ``contacts.name``, ``contacts.email``, ...) and the largest discount. A field
+    not named has no known limit."""
+
+    lengths: Mapping[str, int] = field(default_factory=dict)
+    max_discount: Decimal | None = None
+    # The portal holds one login per ``syncd.mapping.fold_login`` (a *_ci collation's
+    # unique index), so two logins that fold alike are one login to it.
+    fold_logins: bool = False
 
 
 @dataclass(frozen=True, slots=True)

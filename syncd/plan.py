@@ -27,6 +27,7 @@ from syncd._plan_items import (
     changes_between,
 )
 from syncd._plan_logins import Claims, enforce_unique_logins
+from syncd.mapping import fold_login
 from syncd.model import AccountStatus, Conflict, ConflictKind, DesiredAccount, Unchanged
 
 __all__ = [
@@ -111,6 +112,9 @@ class PlanOptions:
     min_scope: int | None = None
     scope_reference: int | None = None
     feature: str | None = None
+    # The portal compares logins case- and accent-insensitively (``PortalLimits``): two
+    # logins that fold alike are one login for the uniqueness rules.
+    fold_logins: bool = False
 
 
 def record_fingerprint(desired: DesiredAccount) -> str:
@@ -213,7 +217,7 @@ def make_plan(
     """
     plan = Plan()
     seen: set[str] = set()
-    claims = Claims()
+    claims = Claims(fold=fold_login if options.fold_logins else None)
     tax_ids = TaxIds()  # duplicate NIPs only warn (syncd._plan_duplicates)
     only = options.only_keys
     for item in desired:

@@ -31,9 +31,11 @@ from connectors.sql_portal._apply import (
     write_batch,
 )
 from connectors.sql_portal._layout import Layout
-from connectors.sql_portal.schema import contact_from_row, to_db_time
+from connectors.sql_portal.schema import CONTACT_FIELDS, contact_from_row, max_length, to_db_time
 from syncd.clock import utcnow
 from syncd.errors import PasswordRejected, PortalUnavailable, RecordError
+from syncd.mapping import fold_login
+from syncd.model import SYNCED_FIELDS, PortalLimits
 from syncd.passwords import hash_password
 
 log = structlog.get_logger(__name__)
@@ -65,6 +67,7 @@ class SqlAccounts:
         self._batch_size = batch_size
         self._scheme = password_scheme
         self._cost = password_cost
+        self._fold: bool | None = None  # see _folds_logins
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self._url)!r})"
@@ -79,6 +82,51 @@ class SqlAccounts:
         """The table this portal reads and writes (a subclass may reflect it on first use)."""
         raise NotImplementedError
 
+    def limits(self) -> PortalLimits:
+        """The column lengths of the stored fields (``connectors.base.LimitedPortal``) and
+        the discount column's range: the same limits ``_apply`` checks before writing."""
+        layout = self._layout()
+        lengths: dict[str, int] = {}
+        for name in SYNCED_FIELDS:
+            if name != "contacts" and layout.has(name):
+                length = max_length(layout.table, layout.columns[name])
+                if length is not None:
+                    lengths[name] = length
+        if layout.contacts is not None:
+            for name in CONTACT_FIELDS:
+                length = max_length(layout.contacts, name)
+                if length is not None:
+                    lengths[f"contacts.{name}"] = length
+        return PortalLimits(lengths, layout.discount_limit, fold_logins=self._folds_logins(layout))
+
+    def _folds_logins(self, layout: Layout) -> bool:
+        """Whether the login column compares case- and accent-insensitively: a MariaDB or
+        MySQL ``*_ci`` collation (the usual default), asked once of the catalogue."""
+        if self._fold is None:
+            self._fold = False
+            if self._engine.dialect.name in ("mysql", "mariadb"):
+                columns = sa.table(
+                    "COLUMNS",
+                    sa.column("TABLE_SCHEMA", sa.String),
+                    sa.column("TABLE_NAME", sa.String),
+                    sa.column("COLUMN_NAME", sa.String),
+                    sa.column("COLLATION_NAME", sa.String),
+                    schema="information_schema",
+                )
+                schema = layout.table.schema
+                where = {
+                    "TABLE_SCHEMA": sa.literal(schema) if schema else sa.func.database(),
+                    "TABLE_NAME": sa.literal(layout.table.name),
+                    "COLUMN_NAME": sa.literal(layout.columns["login"]),
+                }
+                query = sa.select(columns.c.COLLATION_NAME).where(
+                    *(columns.c[name] == value for name, value in where.items())
+                )
+                with self._translated(), self._engine.connect() as conn:
+                    collation = conn.execute(query).scalar()
+                self._fold = str(collation or "").lower().endswith("_ci")
+        return self._fold
+
     def find_by_logins(self, logins: Collection[str]) -> dict[str, PortalAccount]:
         """The accounts whose login is in ``logins``, by the login as asked for.
 
@@ -90,6 +138,7 @@ class SqlAccounts:
         wanted = list(dict.fromkeys(logins))
         asked = set(wanted)
         by_lower = {login.lower(): login for login in wanted}
+        by_fold = {fold_login(login): login for login in wanted}  # a *_ci collation's match
         found: dict[str, PortalAccount] = {}
         with self._translated(), self._engine.connect() as conn:
             for start in range(0, len(wanted), LOGINS_PER_QUERY):
@@ -112,7 +161,7 @@ class SqlAccounts:
                 for row in rows:
                     key = str(row.login)
                     if key not in asked:
-                        key = by_lower.get(key.lower(), key)
+                        key = by_lower.get(key.lower()) or by_fold.get(fold_login(key), key)
                     found[key] = layout.account_from_row(row, contacts.get(row.id, []))
         return found
 

@@ -195,11 +195,15 @@ class Jobs:
             )
         finally:
             lease.release()
-        deferred = [o.error for o in report.outcomes if o.result == "deferred" and o.error]
+        deferred = any(o.result == "deferred" for o in report.outcomes)
         if report.count("sent"):
             self.outages.recovered("mail")
-        elif deferred:  # the mails wait for their retry time; nothing is lost
-            self.outages.failed("mail", report.stopped or deferred[-1])
+        elif deferred and report.stopped is not None and not self.daemon.stop.is_set():
+            # The server itself is in trouble (no answer, 421, a refused login, two mails
+            # in a row deferred): an outage. One mail deferred by a server that answered
+            # (greylisting, a full mailbox) is that mail's business, as a refused record
+            # is: it waits for its retry time (spec section 6) and the outage state stays.
+            self.outages.failed("mail", report.stopped)
         self.daemon.metrics.observe_mail(sent=report.count("sent"), failed=report.failed)
 
     def bounces(self) -> None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from syncd.model import Conflict
 from syncd.store._rows import AuditEntry, MailEntry, dump_json
-from syncd.store.schema import binding, conflict, outbox, record_backoff
+from syncd.store.schema import NAME_LEN, binding, conflict, outbox, record_backoff
 
 
 def p(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
@@ -135,6 +135,14 @@ def mail_values(entry: MailEntry, now: datetime) -> dict[str, Any]:
     }
 
 
+def _storable(text: str) -> str:
+    """A conflict's text as every store holds it: the ERP value may be the reason for the
+    conflict (a NUL, which PostgreSQL refuses; a symbol longer than the column), and
+    recording the conflict must not fail because of it. The reason still says what is wrong.
+    """
+    return text.replace("\x00", "\ufffd")
+
+
 def diff_conflicts(
     current: dict[str, sa.RowMapping], wanted: Sequence[Conflict], now: datetime
 ) -> ConflictDiff:
@@ -143,11 +151,11 @@ def diff_conflicts(
     for item in wanted:
         seen.add(item.key)
         values = {
-            "symbol": item.symbol,
-            "name": item.name,
+            "symbol": _storable(item.symbol)[:NAME_LEN],
+            "name": _storable(item.name),
             "login": item.login,
             "kind": str(item.kind),
-            "reason": item.reason,
+            "reason": _storable(item.reason),
         }
         old = current.get(item.key)
         if old is None:

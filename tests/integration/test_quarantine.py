@@ -276,20 +276,27 @@ class _writes:
 def test_status_and_explain_show_a_quarantined_record_and_say_how_to_retry_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """With ``quarantine_after: 1`` a contractor whose new name the portal cannot hold is
-    quarantined by one cycle: ``status`` and ``explain`` show it with the portal's reason,
-    the next ``sync`` defers it, ``sync --contractor`` retries it, a fixed ERP row syncs."""
+    """With ``quarantine_after: 1`` a contractor whose new name the portal refuses (a rule
+    of its own, a trigger) is quarantined by one cycle: ``status`` and ``explain`` show it
+    with the portal's reason, the next ``sync`` defers it, ``sync --contractor`` retries
+    it, a fixed ERP row syncs. (A name longer than the column is a conflict, found while
+    planning: tests/integration/test_generated_erp.py.)"""
     with gt_env(tmp_path, capsys, safety={"quarantine_after": 1}) as env:
         assert env.cli("sync").code == 0
+        with env.portal.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE UPDATE ON b2b_account WHEN NEW.name LIKE '%xxx%' "
+                "BEGIN SELECT RAISE(ABORT, 'portal rule: no xxx in names'); END"
+            )
         with env.edit() as w:
-            w.update_address(3, adr_NazwaPelna="Sklep " + "x" * 300)
+            w.update_address(3, adr_NazwaPelna="Sklep " + "x" * 30)
         failed = env.cli("sync", "--json")
         assert failed.code == 1, failed.err
-        assert "255" in failed.doc["update"][0]["result"]
+        assert "no xxx in names" in failed.doc["update"][0]["result"]
 
         status = env.cli("status", "--json").doc
         assert [(q["key"], q["quarantined"]) for q in status["quarantined"]] == [("3", True)]
-        assert "shorten it in the ERP" in status["quarantined"][0]["error"]
+        assert "correct the contractor in the ERP" in status["quarantined"][0]["error"]
         text = env.cli("status").out
         assert "QUARANTINED 3" in text
         assert "`syncd sync --contractor 3` retries it now" in text

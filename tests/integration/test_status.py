@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from syncd.clock import utcnow
 from syncd.cycle import CycleRequest, run_cycle
 from syncd.errors import ExitCode
@@ -17,12 +19,14 @@ def test_a_record_the_portal_refuses_is_reported_until_it_is_applied(tmp_path: P
     """A refused record shows as retrying with the portal's reason, and leaves when fixed."""
     config = write_config(tmp_path)
     good = SourceContractor("1", "K1", "Alfa", email_raw="a@x.pl")
-    too_long = SourceContractor("2", "K2", "B" * 300, email_raw="b@x.pl")
-    source = ListSource([good, too_long])
+    refused = SourceContractor("2", "K2", "Odrzucona", email_raw="b@x.pl")
+    source = ListSource([good, refused])
     store = open_store(config)
     portal = make_portal(config)
     services = Services(config, store, source, portal, utcnow)
     try:
+        portal.ensure_ready()
+        _refuse_name(config.portal.url, "Odrzucona")  # a rule of the portal's own
         result = run_cycle(services, CycleRequest())
         assert result.exit_code == ExitCode.RECORDS_FAILED
         document = collect(store, config, utcnow())
@@ -37,6 +41,18 @@ def test_a_record_the_portal_refuses_is_reported_until_it_is_applied(tmp_path: P
     finally:
         portal.close()
         store.close()
+
+
+def _refuse_name(url: str, name: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON b2b_account WHEN NEW.name = "
+                f"'{name}' BEGIN SELECT RAISE(ABORT, 'the portal refuses this name'); END"
+            )
+    finally:
+        engine.dispose()
 
 
 def test_next_cycle_is_known_only_while_a_daemon_schedules_cycles(tmp_path: Path) -> None:
