@@ -73,7 +73,10 @@ class SmtpTransport:
     """An SMTP server (``mail.smtp``): STARTTLS, implicit TLS or none, AUTH, a rate limit.
 
     ``rate_limit`` is in messages per minute: sends are spaced at least ``60 / rate_limit``
-    seconds apart, measured with ``clock`` and waited out with ``sleep``.
+    seconds apart, measured with ``clock`` and waited out with ``sleep``. A connection
+    idle for ``probe_after`` seconds or more is probed with NOOP before the next message
+    (servers hang up on idle clients); one busy sending is not, which saves a round trip
+    per message. A server that hangs up mid-stream anyway costs one retry of that mail.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class SmtpTransport:
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        probe_after: float = 5.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -102,6 +106,7 @@ class SmtpTransport:
         self._sleep = sleep
         self._interval = 60.0 / rate_limit if rate_limit else 0.0
         self._last_send: float | None = None  # on the transport: a new session cannot burst
+        self.probe_after = probe_after
 
     def __repr__(self) -> str:
         return (
@@ -154,6 +159,7 @@ class _SmtpSession:
     def __init__(self, transport: SmtpTransport) -> None:
         self._transport = transport
         self._conn: smtplib.SMTP | None = None
+        self._used = 0.0  # the transport clock's time of the last answer on _conn
 
     def send(self, message: EmailMessage) -> None:
         transport = self._transport
@@ -170,11 +176,13 @@ class _SmtpSession:
         except OSError as error:  # timeouts, resets, disconnects (smtplib's errors included)
             self._discard()
             raise send_error(error, transport.server, recipient=recipient) from error
+        self._used = transport._clock()
         if refused:  # only possible with several recipients; the others have it
             log.warning("mail.recipients_refused", refused=sorted(refused))
 
     def _live_connection(self) -> smtplib.SMTP:
-        if self._conn is not None:
+        idle = self._transport._clock() - self._used
+        if self._conn is not None and idle >= self._transport.probe_after:
             try:
                 alive = self._conn.noop()[0] == 250
             except (smtplib.SMTPException, OSError):
@@ -183,6 +191,7 @@ class _SmtpSession:
                 self._discard()
         if self._conn is None:
             self._conn = self._transport.connect()
+            self._used = self._transport._clock()
         return self._conn
 
     def _discard(self) -> None:
