@@ -194,6 +194,9 @@ class Batch:
         self.audits: list[AuditEntry] = []
         self.activate: list[UpdateAccount] = []
         self._handled: set[int] = set()  # mail ids with an outcome in this batch
+        self._committer: ThreadPoolExecutor | None = None
+        # The last accepted mail whose "sent" commit may still be running.
+        self._recording: tuple[Future[None], MailRow, Binding] | None = None
         self._defer_rest = False  # the server is in trouble: the unsent rest waits
         self._renewed = monotonic()
         self._last_deferred = False  # two deferrals in a row: the server, not the mail
@@ -209,14 +212,19 @@ class Batch:
                 self._settle(row, "failed", f"not delivered for {GIVE_UP_AFTER}: {row.last_error}")
             else:
                 live.append((row, binding))
-        try:
-            self._deliver(live)
-            if self._defer_rest:
-                for row, binding in live:
-                    if row.id not in self._handled:
-                        self._settle(row, "deferred", self.stopped or "", binding.login)
-        finally:
-            self._write_back()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sent") as committer:
+            self._committer = committer
+            try:
+                self._deliver(live)
+                self._sent_previous()
+                if self._defer_rest:
+                    for row, binding in live:
+                        if row.id not in self._handled:
+                            self._settle(row, "deferred", self.stopped or "", binding.login)
+            finally:
+                if self._recording is not None:  # on the way out with an error: still wait
+                    self._recording[0].exception()
+                self._write_back()
         return self.outcomes, self.stopped
 
     # -- steps ---------------------------------------------------------------------------
@@ -383,7 +391,11 @@ class Batch:
             self._settle(row, "failed", text[:500], binding.login)
             return True
         self._last_deferred = False
-        self._record_sent(row, binding)
+        self._sent_previous()  # in case the transport never called before_accept
+        assert self._committer is not None
+        future = self._committer.submit(self._commit_sent, row, binding)
+        self._recording = (future, row, binding)
+        self._handled.add(row.id)
         return True
 
     def _send(self, session: MailSession, message: EmailMessage) -> None:
@@ -395,18 +407,34 @@ class Batch:
             clock=self.monotonic,
             sleep=self.sleep,
             stop_event=self.stop_event,
+            before_accept=self._sent_previous,
         )
 
-    def _record_sent(self, row: MailRow, binding: Binding) -> None:
-        """The duplicate window closes here: one commit, right after the server's answer."""
+    def _commit_sent(self, row: MailRow, binding: Binding) -> None:
+        """The duplicate window closes here: one commit, right after the server's answer.
+
+        It runs on the ``sent`` thread while the next mail is rendered and transferred;
+        the next mail's final "." waits for it (``_sent_previous``), so at any moment at
+        most one mail is accepted by the server and not yet marked sent."""
         password_mail = row.template in PASSWORD_TEMPLATES
         detail = {"mail_id": row.id, "template": row.template}
         entry = AuditEntry(row.key, binding.login, "mail_sent", "ok", detail, self.actor)
+        self.store.record_sent(row.id, activate=row.key if password_mail else None, entry=entry)
+
+    def _sent_previous(self) -> None:
+        """Wait for the previous mail's "sent" commit, then note it (outcome, log, portal
+        status to update); raises its ``UnavailableError``. Called before the next mail
+        can be accepted, and at the end of the batch."""
+        if self._recording is None:
+            return
+        future, row, binding = self._recording
+        self._recording = None
         try:
-            self.store.record_sent(row.id, activate=row.key if password_mail else None, entry=entry)
+            future.result()
         except UnavailableError:
             log.error("mail.sent_not_recorded", mail_id=row.id, contractor=row.key)
             raise
+        password_mail = row.template in PASSWORD_TEMPLATES
         self.outcomes.append(MailOutcome(row.id, row.key, row.template, binding.login, "sent"))
         self._handled.add(row.id)
         self.on_mail()

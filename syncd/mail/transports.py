@@ -33,7 +33,7 @@ from tenacity.nap import sleep_using_event
 
 from syncd.clock import utcnow
 from syncd.errors import TemporaryMailError
-from syncd.mail._smtp import Security, open_connection, send_error
+from syncd.mail._smtp import HeldSMTP, HeldSMTPSSL, Security, open_connection, send_error
 
 __all__ = [
     "FileTransport",
@@ -48,14 +48,19 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 
+Hold = Callable[[], None]
+
+
 class MailSession(Protocol):
     """An open channel to the mail system, good for a batch of messages."""
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, before_accept: Hold | None = None) -> None:
         """Hand one message over; returns once it is accepted.
 
-        Raises ``TemporaryMailError`` (try again later) or ``PermanentMailError`` (the
-        server refused this message for good).
+        ``before_accept`` is called at the last moment before the message can be accepted
+        (SMTP: before DATA's final "."; file: before the rename); what it raises is raised
+        with nothing accepted. Raises ``TemporaryMailError`` (try again later) or
+        ``PermanentMailError`` (the server refused this message for good).
         """
 
 
@@ -118,7 +123,7 @@ class SmtpTransport:
     def server(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def connect(self) -> smtplib.SMTP:
+    def connect(self) -> HeldSMTP | HeldSMTPSSL:
         """A new, secured and logged-in connection; raises ``TemporaryMailError``."""
         return open_connection(
             self.host,
@@ -158,16 +163,17 @@ class _SmtpSession:
 
     def __init__(self, transport: SmtpTransport) -> None:
         self._transport = transport
-        self._conn: smtplib.SMTP | None = None
+        self._conn: HeldSMTP | HeldSMTPSSL | None = None
         self._used = 0.0  # the transport clock's time of the last answer on _conn
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, before_accept: Hold | None = None) -> None:
         transport = self._transport
         recipients = [addr for _, addr in getaddresses(message.get_all("To", []))]
         recipient = recipients[0] if len(recipients) == 1 else None
         envelope_from, message = _envelope(message)
         transport.wait_for_turn()
         conn = self._live_connection()
+        conn.hold = before_accept
         try:
             refused = conn.send_message(message, from_addr=envelope_from)
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
@@ -176,11 +182,17 @@ class _SmtpSession:
         except OSError as error:  # timeouts, resets, disconnects (smtplib's errors included)
             self._discard()
             raise send_error(error, transport.server, recipient=recipient) from error
+        except BaseException:
+            if conn.sock is None:  # before_accept failed and closed the connection mid-DATA
+                self._conn = None
+            raise
+        finally:
+            conn.hold = None
         self._used = transport._clock()
         if refused:  # only possible with several recipients; the others have it
             log.warning("mail.recipients_refused", refused=sorted(refused))
 
-    def _live_connection(self) -> smtplib.SMTP:
+    def _live_connection(self) -> HeldSMTP | HeldSMTPSSL:
         idle = self._transport._clock() - self._used
         if self._conn is not None and idle >= self._transport.probe_after:
             try:
@@ -260,11 +272,13 @@ class FileTransport:
             message = f"the mail directory {self.directory} is not writable by this user"
             raise TemporaryMailError(message)
 
-    def send(self, message: EmailMessage) -> None:
-        self.write(message)
+    def send(self, message: EmailMessage, *, before_accept: Hold | None = None) -> None:
+        self.write(message, before_accept=before_accept)
 
-    def write(self, message: EmailMessage) -> Path:
-        """Write one message and return its path; raises ``TemporaryMailError``."""
+    def write(self, message: EmailMessage, *, before_accept: Hold | None = None) -> Path:
+        """Write one message and return its path; raises ``TemporaryMailError``.
+
+        ``before_accept`` is called before the rename that makes the file appear."""
         data = message.as_bytes(policy=email.policy.SMTP)
         name = f"{self._now():%Y%m%dT%H%M%S.%fZ}-{self._token()}.eml"
         target = self.directory / name
@@ -276,6 +290,8 @@ class FileTransport:
                     file.write(data)
                     file.flush()
                     os.fsync(file.fileno())
+                if before_accept is not None:
+                    before_accept()
                 os.replace(temp, target)
             except BaseException:
                 Path(temp).unlink(missing_ok=True)
@@ -318,8 +334,11 @@ def send_with_retry(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] | None = None,
     stop_event: threading.Event | None = None,
+    before_accept: Hold | None = None,
 ) -> int:
     """Send, retrying ``TemporaryMailError`` with exponential backoff; returns the attempts.
+
+    ``before_accept`` goes to every attempt's ``session.send`` (``MailSession``).
 
     Gives up (re-raising the last ``TemporaryMailError``) after ``policy.attempts``, when
     the next pause would end past ``deadline`` (a ``clock()`` value), or as soon as
@@ -339,7 +358,10 @@ def send_with_retry(
     def attempt() -> None:
         nonlocal attempts
         attempts += 1
-        session.send(message)
+        if before_accept is None:
+            session.send(message)
+        else:
+            session.send(message, before_accept=before_accept)
 
     def nap(seconds: float) -> None:
         pause(seconds)

@@ -4,14 +4,17 @@ sent, over one SMTP connection for the whole run (GT-shaped ERP, SQL portal, aio
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from connectors.base import OpOutcome, Portal, PortalOp, SetPassword
 from syncd.config import load_config
+from syncd.errors import UnavailableError
 from syncd.mail import MailerOptions, send_due_mail
 from syncd.mail._batch import chunks
 from syncd.passwords import verify_password
@@ -123,3 +126,49 @@ def test_chunks_cut_after_every_n_password_mails() -> None:
         ["password_reset", "unblocked", "activation"],
     ]
     assert list(chunks([], 2)) == []
+
+
+def test_a_mail_is_accepted_only_once_the_one_before_is_marked_sent(
+    env: GtEnv, smtp: Server
+) -> None:
+    """The next mail's final "." waits for the previous "sent" commit: the server never
+    holds two accepted mails that the outbox has not marked sent (the duplicate window)."""
+    clock = Clock()
+    clock.advance(timedelta(hours=1))
+    seen: list[tuple[int, int]] = []  # (commits before this one, mails accepted by then)
+    with open_services(load_config(env.config_path), clock) as services:
+        store = services.store
+        commit = store.record_sent
+
+        def slow_commit(mail_id: int, **kw: Any) -> None:
+            time.sleep(0.05)  # time enough for the next mail to be accepted, were it not held
+            seen.append((len(seen), len(smtp.handler.accepted)))
+            commit(mail_id, **kw)
+
+        store.record_sent = slow_commit  # type: ignore[method-assign]
+        report = send_due_mail(services, options=MailerOptions(chunk=CHUNK))
+    assert report.count("sent") == 4 + EXTRA
+    assert seen == [(n, n + 1) for n in range(4 + EXTRA)]
+
+
+def test_a_failed_sent_commit_leaves_the_next_mail_unaccepted(env: GtEnv, smtp: Server) -> None:
+    """The state store fails while marking a mail sent: the run stops with that error, and
+    the mail being transferred meanwhile is never accepted (it stays pending)."""
+    clock = Clock()
+    clock.advance(timedelta(hours=1))
+    with open_services(load_config(env.config_path), clock) as services:
+        store = services.store
+        commit = store.record_sent
+
+        def failing_second(mail_id: int, **kw: Any) -> None:
+            if len(smtp.handler.accepted) == 2:
+                raise UnavailableError("the state store is gone")
+            commit(mail_id, **kw)
+
+        store.record_sent = failing_second  # type: ignore[method-assign]
+        with pytest.raises(UnavailableError, match="the state store is gone"):
+            send_due_mail(services, options=MailerOptions(chunk=CHUNK))
+    assert len(smtp.handler.accepted) == 2  # the third was transferred but never accepted
+    statuses = [row["status"] for row in env.state_rows("syncd_outbox")]
+    assert statuses.count("sent") == 1
+    assert statuses.count("pending") == 4 + EXTRA - 1
