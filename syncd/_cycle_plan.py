@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from syncd.wiring import Services
 
 HEARTBEAT_EVERY = 5_000  # rows read between two renewals of the cycle lease
+COUNT_EVERY = 500  # rows read between two reports to ``plan_cycle``'s ``counted``
 
 Mapped = DesiredAccount | Conflict | Unchanged
 
@@ -71,11 +72,17 @@ def portal_limits(portal: object) -> PortalLimits | None:
     return portal.limits() if isinstance(portal, LimitedPortal) else None
 
 
-def _heartbeat(items: Iterable[Mapped], beat: Callable[[], None]) -> Iterator[Mapped]:
+def _heartbeat(
+    items: Iterable[Mapped], beat: Callable[[], None], counted: Callable[[int], None]
+) -> Iterator[Mapped]:
+    count = 0
     for count, item in enumerate(items, start=1):
         if count % HEARTBEAT_EVERY == 0:
             beat()
+        if count % COUNT_EVERY == 0:
+            counted(COUNT_EVERY)
         yield item
+    counted(count % COUNT_EVERY)
 
 
 def _watch(items: Iterable[Mapped], planned: Planned, seen: set[str]) -> Iterator[Mapped]:
@@ -101,9 +108,11 @@ def plan_cycle(
     beat: Callable[[], None] = lambda: None,
     *,
     reference: int | None,
+    counted: Callable[[int], None] = lambda rows: None,
 ) -> Planned:
     """Plan the cycle ``request`` asks for, as ``plan`` and ``sync`` both do; ``reference``
-    is the last good read's in-scope count (``reference_of``)."""
+    is the last good read's in-scope count (``reference_of``); ``counted`` hears how many
+    more ERP rows were read, every ``COUNT_EVERY`` rows (a progress bar)."""
     config = services.config
     store = services.store
     bindings = store.load_bindings()
@@ -129,7 +138,7 @@ def plan_cycle(
         portal_listing = {account.id: account for account in services.portal.accounts()}
     seen: set[str] = set()
     mapped = map_changed(services.source.contractors(), bindings, full=request.full, limits=limits)
-    stream = _watch(_heartbeat(mapped, beat), planned, seen)
+    stream = _watch(_heartbeat(mapped, beat, counted), planned, seen)
     plan = make_plan(stream, bindings, options, portal_listing)
     planned.settled.update(k for k in failing if k not in seen and k not in bindings)
     if plan.create:

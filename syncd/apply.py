@@ -63,6 +63,7 @@ def apply_plan(
     failing: Mapping[str, RecordFailure] | None = None,
     heartbeat: Callable[[], None] = lambda: None,
     stop: Callable[[], bool] = lambda: False,
+    done: Callable[[int], None] = lambda contractors: None,
 ) -> ApplyReport:
     """Apply ``plan``; returns the result of every item. Raises ``PortalUnavailable`` after
     recording what was applied when the portal fails part-way, or refuses most records
@@ -70,7 +71,8 @@ def apply_plan(
 
     ``stop`` is asked before each batch: once it says yes (SIGTERM), the batches already
     committed stand and the rest is left unapplied, to be planned again by the next cycle.
-    Nothing is ever half-applied, because a batch is the unit of bookkeeping."""
+    Nothing is ever half-applied, because a batch is the unit of bookkeeping. ``done``
+    hears how many contractors each committed batch covered (a progress bar)."""
     report = ApplyReport()
     for batch in step_batches(plan, bindings, settings):
         chunk = batch
@@ -103,6 +105,7 @@ def apply_plan(
         if unavailable is not None:
             raise unavailable
         heartbeat()
+        done(len(chunk))
     return report
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="let removals over safety.max_removals through, this once",
         )
+        if name == "sync":
+            sub.add_argument(
+                "--until-done",
+                action="store_true",
+                help="send mail until none is due now, not only for mail.run_budget",
+            )
     explain = commands.add_parser("explain", parents=[shared], help="the story of one contractor")
     explain.add_argument("key", metavar="K", help="ERP contractor id, symbol or login")
     commands.add_parser("status", parents=[shared], help="last cycle, counts, conflicts, health")
@@ -193,9 +202,14 @@ def _cycle(config: Config, args: argparse.Namespace, *, dry_run: bool) -> int:
     from syncd._render import dump_json, print_result
     from syncd.cycle import CycleRequest, run_cycle
     from syncd.mail import mail_after_sync
+    from syncd.progress import for_terminal
     from syncd.wiring import open_services
 
-    with open_services(config) as services:
+    with (
+        open_services(config) as services,
+        _stop_on_sigterm() as stop,
+        for_terminal(as_json=args.json or dry_run) as progress,
+    ):
         only = None
         if args.contractor:
             only = lookup.resolve_all(args.contractor, source=services.source, store=services.store)
@@ -206,9 +220,19 @@ def _cycle(config: Config, args: argparse.Namespace, *, dry_run: bool) -> int:
             allow_removals=args.allow_removals,
             trigger="cli",
             actor=_actor(),
+            stop=stop,
+            progress=progress,
         )
         result = run_cycle(services, request)
-        mail = None if dry_run else mail_after_sync(services, result.exit_code)
+        mail = None
+        if not dry_run:
+            mail = mail_after_sync(
+                services,
+                result.exit_code,
+                until_done=args.until_done,
+                stop_event=stop,
+                progress=progress,
+            )
     if args.json:
         document = result.as_json()
         if mail is not None:
@@ -220,3 +244,18 @@ def _cycle(config: Config, args: argparse.Namespace, *, dry_run: bool) -> int:
         if mail is not None:
             sys.stdout.write(mail.text)
     return int(mail.exit_code if mail is not None else result.exit_code)
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[threading.Event]:
+    """An event SIGTERM sets for the block: the cycle stops between two batches and the
+    mailer after the mail in hand, as the daemon does (spec section 7)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach only the main thread (tests may run main elsewhere)
+        return
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

@@ -27,6 +27,7 @@ from syncd.backoff import BackoffPolicy
 from syncd.errors import ExitCode, LockUnavailable, UnavailableError
 from syncd.lease import Lease
 from syncd.plan import Plan
+from syncd.progress import NO_PROGRESS, Progress
 from syncd.wiring import Services
 
 __all__ = [
@@ -58,6 +59,8 @@ class CycleRequest:
     lease_ttl: timedelta = LEASE_TTL
     # Set (by SIGTERM) to stop between two batches: the batch in hand commits, no more.
     stop: threading.Event | None = None
+    # Hears the counts of the read and apply phases (``syncd sync`` on a terminal).
+    progress: Progress = NO_PROGRESS
 
 
 @dataclass(slots=True)
@@ -189,7 +192,16 @@ def _sync(services: Services, request: CycleRequest, result: CycleResult) -> Non
             # Read first, so that a run whose read fails still carries the reference on.
             result.scope_reference = reference_of(store)
             services.portal.ensure_ready()
-            planned = plan_cycle(services, request, beat, reference=result.scope_reference)
+            progress = request.progress
+            progress.start("read", result.scope_reference)
+            planned = plan_cycle(
+                services,
+                request,
+                beat,
+                reference=result.scope_reference,
+                counted=lambda rows: progress.advance("read", rows),
+            )
+            progress.finish("read")
             plan = result.plan = planned.plan
             _apply(services, request, result, planned, renew=renew, stop=stopping)
             if request.only_keys is None:
@@ -229,6 +241,8 @@ def _apply(
     if plan.held_check:
         log.warning("cycle.held", check=plan.held_check, reason=plan.held_reason)
     if not plan.is_empty:
+        progress = request.progress
+        progress.start("apply", _contractors(plan))
         result.report = apply_plan(
             plan,
             portal=services.portal,
@@ -239,9 +253,19 @@ def _apply(
             failing=planned.failing,
             heartbeat=renew,
             stop=stop,
+            done=lambda contractors: progress.advance("apply", contractors),
         )
+        progress.finish("apply")
     if planned.settled:
         services.store.settle_failures(planned.settled)
+
+
+def _contractors(plan: Plan) -> int:
+    """How many contractors ``apply_plan`` writes (its batches count contractors)."""
+    keys = {item.key for item in plan.remove}
+    for items in (plan.update, plan.refresh, plan.block, plan.unblock, plan.adopt, plan.create):
+        keys.update(item.desired.key for item in items)
+    return len(keys)
 
 
 class _Throttled:

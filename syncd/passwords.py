@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import random
 import secrets
 import unicodedata
@@ -41,6 +42,15 @@ ARGON2_LANES = 4
 PBKDF2_ITERATIONS = 600_000  # OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256
 
 PASSWORD_SCHEMES = ("bcrypt", "bcrypt_2y", "argon2id", "pbkdf2_sha256")
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or systemd's
+    ``CPUAffinity=`` may narrow), the number of password hashes worth running at once."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def generate_password(length: int = 14, *, rng: random.Random | None = None) -> str:

@@ -179,6 +179,7 @@ class MailConfig(Section):
     templates_dir: Annotated[ConfigPath, AfterValidator(_existing_directory)] | None = None
     portal_url: HttpUrl | None = None
     send_delay: Duration = timedelta(minutes=5)
+    run_budget: PositiveDuration = timedelta(minutes=2)  # how long one run sends mail at most
     rate_limit: Annotated[int, AfterValidator(_positive)] | None = None  # messages per minute
     bounces: BouncesConfig = Field(default_factory=BouncesConfig)
     return_path: Annotated[str, AfterValidator(_return_path)] | None = None  # VERP

@@ -189,7 +189,8 @@ class Jobs:
         try:
             # At most half an interval: an SMTP server down must not hold the cycles up
             # while the run retries it; the outbox's retry time carries the mail on.
-            options = MailerOptions(budget=min(interval / 2, MailerOptions().budget))
+            budget = min(interval / 2, self.daemon.config.mail.run_budget)
+            options = MailerOptions(budget=budget)
             report = deliver_due(
                 self.services, stop_event=self.daemon.stop, heartbeat=lease.renew, options=options
             )

@@ -1,8 +1,16 @@
-"""One batch of the outbox mailer: passwords, one transport session, and the bookkeeping.
+"""One batch of the outbox mailer: passwords, sending over the run's session, bookkeeping.
 
 Private to ``syncd.mail``, whose docstring states the delivery guarantee this code keeps.
 The number of state-store and portal round trips per batch is constant, except for the
-one short commit per accepted mail that keeps the duplicate window small.
+one short commit per accepted mail that keeps the duplicate window small, and one portal
+call per chunk of password mails.
+
+Password mails go through a two-stage pipeline: the batch is cut into chunks of a few
+password mails per core (``chunk_size``); while the mails of chunk k are sent, one
+background thread has the portal set the passwords of chunk k+1 (the SQL portal hashes
+them on every core). So the first mail leaves after one chunk's hashing, the SMTP session
+is fed as hashes complete, and the cores never wait for the mail server. The plaintext
+passwords of at most two chunks are in memory at a time, only in this process.
 """
 
 from __future__ import annotations
@@ -10,7 +18,8 @@ from __future__ import annotations
 import smtplib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -30,9 +39,9 @@ from syncd.errors import (
 )
 from syncd.mail._dsn import outbox_message_id, return_path
 from syncd.mail.render import PASSWORD_TEMPLATES, MailRenderer
-from syncd.mail.transports import MailSession, MailTransport, RetryPolicy, send_with_retry
+from syncd.mail.transports import MailSession, RetryPolicy, send_with_retry
 from syncd.model import AccountStatus
-from syncd.passwords import generate_password
+from syncd.passwords import cores, generate_password
 from syncd.store import AuditEntry, Binding, MailRow
 from syncd.wiring import Services
 
@@ -43,6 +52,42 @@ RETRY_MAX = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(days=3)  # a mail still not delivered this long after enqueueing
 RENEW_EVERY_S = 20.0  # seconds between two renewals of the cycle lease during a batch
 REMOVED = "the account was removed (or replaced) before the mail went out"
+OUT_OF_TIME = "the run's time budget is used up; the rest waits for the next run"
+
+Live = tuple[MailRow, Binding]
+
+
+def chunk_size() -> int:
+    """Password mails per chunk: three per core keeps every core hashing (the portal hashes
+    a chunk on all cores) while the chunk before is sent, and the first mail leaves after
+    about three hashes' time."""
+    return 3 * cores()
+
+
+def chunks(live: list[Live], size: int) -> Iterator[list[Live]]:
+    """``live`` in order, cut after every ``size`` password mails; the other mails ride
+    along in the chunk they fall into (a batch without password mails is one chunk)."""
+    chunk: list[Live] = []
+    passwords = 0
+    for item in live:
+        chunk.append(item)
+        if item[0].template in PASSWORD_TEMPLATES:
+            passwords += 1
+            if passwords == size:
+                yield chunk
+                chunk, passwords = [], 0
+    if chunk:
+        yield chunk
+
+
+@dataclass(slots=True)
+class _PasswordsSet:
+    """What the background stage hands back for one chunk: the passwords it generated and
+    the portal's outcome for each (in the order of ``wanted``)."""
+
+    wanted: list[Live]
+    passwords: dict[int, str]
+    outcomes: list[OpOutcome]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +155,7 @@ class Batch:
     def __init__(
         self,
         services: Services,
-        transport: MailTransport,
+        session: MailSession,
         renderer: Callable[[str], MailRenderer],
         policy: RetryPolicy,
         *,
@@ -121,11 +166,14 @@ class Batch:
         heartbeat: Callable[[], None] = lambda: None,
         typed: tuple[int, str] | None = None,
         actor: str = "syncd",
+        chunk: int | None = None,
+        on_mail: Callable[[], None] = lambda: None,
+        first: bool = True,
     ) -> None:
         self.actor = actor
         self.services = services
         self.store = services.store
-        self.transport = transport
+        self.session = session
         self.renderer = renderer
         self.policy = policy
         self.deadline = deadline
@@ -134,6 +182,9 @@ class Batch:
         self.stop_event = stop_event
         self.heartbeat = heartbeat
         self.typed = typed
+        self.chunk = chunk or chunk_size()
+        self.on_mail = on_mail  # once per mail settled, for the progress bar
+        self.first = first  # the run's first batch: its first mail goes whatever the budget
         self.now = services.clock()
         self.outcomes: list[MailOutcome] = []
         self.stopped: str | None = None
@@ -142,12 +193,17 @@ class Batch:
         self.cancelled: list[tuple[int, str]] = []
         self.audits: list[AuditEntry] = []
         self.activate: list[UpdateAccount] = []
+        self._handled: set[int] = set()  # mail ids with an outcome in this batch
+        self._committer: ThreadPoolExecutor | None = None
+        # The last accepted mail whose "sent" commit may still be running.
+        self._recording: tuple[Future[None], MailRow, Binding] | None = None
+        self._defer_rest = False  # the server is in trouble: the unsent rest waits
         self._renewed = monotonic()
         self._last_deferred = False  # two deferrals in a row: the server, not the mail
 
     def run(self, due: list[MailRow]) -> tuple[list[MailOutcome], str | None]:
         bindings = self.store.bindings_for({row.key for row in due})
-        live: list[tuple[MailRow, Binding]] = []
+        live: list[Live] = []
         for row in due:
             binding = bindings.get(row.key)
             if binding is None or binding.account_id != row.account_id:
@@ -156,41 +212,115 @@ class Batch:
                 self._settle(row, "failed", f"not delivered for {GIVE_UP_AFTER}: {row.last_error}")
             else:
                 live.append((row, binding))
-        passwords = self._set_passwords(live)
-        try:
-            self._send_all(live, passwords)
-        finally:
-            passwords.clear()
-            self._write_back()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sent") as committer:
+            self._committer = committer
+            try:
+                self._deliver(live)
+                self._sent_previous()
+                if self._defer_rest:
+                    for row, binding in live:
+                        if row.id not in self._handled:
+                            self._settle(row, "deferred", self.stopped or "", binding.login)
+            finally:
+                if self._recording is not None:  # on the way out with an error: still wait
+                    self._recording[0].exception()
+                self._write_back()
         return self.outcomes, self.stopped
 
     # -- steps ---------------------------------------------------------------------------
 
-    def _set_passwords(self, live: list[tuple[MailRow, Binding]]) -> dict[int, str]:
-        """Generate a password per password mail and hand them all to the portal in one
-        call; the portal connector hashes or sends each as its portal needs.
+    def _deliver(self, live: list[Live]) -> None:
+        """Send chunk by chunk, the next chunk's passwords being set meanwhile.
 
-        A mail whose password could not be set is dropped from ``live`` (failed, or left
-        pending when the portal is unreachable). With ``portal.passwords: none`` the portal
-        keeps passwords itself: nothing is set, and the mail says how to set one there."""
-        wanted = [(row, b) for row, b in live if row.template in PASSWORD_TEMPLATES]
-        if not wanted or self.services.config.portal.passwords is Passwords.NONE:
-            return {}
+        The budget and SIGTERM are checked before the next chunk's passwords are set, so a
+        password set on the portal is always mailed in this run unless the mail server
+        fails: stopping costs at most one chunk's sending, and no customer finds their
+        password changed without a mail that says so."""
+        if not self._setting_passwords(live):
+            self._send_chunk(live, {})
+            return
+        parts = list(chunks(live, self.chunk))
+        following: Future[_PasswordsSet] | None = None
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="passwords") as ahead:
+                following = ahead.submit(self._set_passwords, parts[0])
+                for index, part in enumerate(parts):
+                    passwords = self._take(part, following.result())
+                    following = None
+                    try:
+                        if index + 1 < len(parts) and not self._must_stop():
+                            following = ahead.submit(self._set_passwords, parts[index + 1])
+                        self._send_chunk(part, passwords)
+                    finally:
+                        passwords.clear()
+                    if self._defer_rest or following is None:
+                        return
+        finally:
+            if following is not None and following.exception() is None:
+                following.result().passwords.clear()  # set, never mailed (the server failed)
+
+    def _send_chunk(self, part: list[Live], passwords: dict[int, str]) -> None:
+        """Send ``part``; a mail without a password is left pending once the run must stop,
+        one whose password the portal already took is sent anyway.
+
+        The next mail is rendered on a helper thread while this one is handed to the
+        server and marked sent: rendering is CPU, sending and committing mostly wait, so
+        the two overlap. The duplicate window does not grow: it is still this one mail's
+        "250 queued" to its commit, with nothing else of this thread in between."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="render") as helper:
+            upcoming: Future[EmailMessage] | None = None
+            for index, (row, binding) in enumerate(part):
+                password = passwords.pop(row.id, None)
+                rendering = upcoming or helper.submit(self._render, row, binding, password)
+                upcoming = None
+                if index + 1 < len(part):
+                    after, after_binding = part[index + 1]
+                    upcoming = helper.submit(
+                        self._render, after, after_binding, passwords.get(after.id)
+                    )
+                if password is None and self._must_stop():
+                    continue
+                if not self._send_one(self.session, row, binding, rendering, password):
+                    self._defer_rest = True
+                    return
+                self._renew()
+
+    def _setting_passwords(self, live: list[Live]) -> bool:
+        if self.services.config.portal.passwords is Passwords.NONE:
+            return False
+        return any(row.template in PASSWORD_TEMPLATES for row, _ in live)
+
+    def _set_passwords(self, part: list[Live]) -> _PasswordsSet:
+        """Generate a password per password mail of ``part`` and hand them to the portal in
+        one call; the portal connector hashes or sends each as its portal needs.
+
+        Runs on the background thread: it reads ``self`` but changes nothing of it, so the
+        sending thread alone settles mails. With ``portal.passwords: none`` the portal keeps
+        passwords itself: nothing is set, and the mail says how to set one there."""
+        wanted = [(row, b) for row, b in part if row.template in PASSWORD_TEMPLATES]
         passwords: dict[int, str] = {}
         ops: list[PortalOp] = []
         for row, binding in wanted:
             password = self._typed_for(row) or generate_password()
             passwords[row.id] = password
             ops.append(SetPassword(row.key, binding.account_id, password))
+        if not ops:
+            return _PasswordsSet(wanted, passwords, [])
         try:
             outcomes = self.services.portal.apply(ops)
         except PortalUnavailable as error:
             outcomes = [OpOutcome(op, error=error) for op in ops]
-        for (row, _), outcome in zip(wanted, outcomes, strict=True):
+        return _PasswordsSet(wanted, passwords, outcomes)
+
+    def _take(self, part: list[Live], done: _PasswordsSet) -> dict[int, str]:
+        """The passwords the portal took; a mail whose password could not be set is dropped
+        from ``part`` (failed, or left pending when the portal is unreachable)."""
+        passwords = done.passwords
+        for (row, _), outcome in zip(done.wanted, done.outcomes, strict=True):
             if outcome.ok:
                 continue
             passwords.pop(row.id, None)
-            live[:] = [item for item in live if item[0] is not row]
+            part[:] = [item for item in part if item[0] is not row]
             if not isinstance(outcome.error, PortalUnavailable):
                 self._settle(row, "failed", f"cannot set the password: {outcome.error}")
                 continue
@@ -199,43 +329,43 @@ class Batch:
                 self._settle(row, "failed", f"the portal is unavailable: {outcome.error}")
         return passwords
 
-    def _send_all(self, live: list[tuple[MailRow, Binding]], passwords: dict[int, str]) -> None:
-        if not live or self.stopped:
-            return
-        with self.transport.session() as session:
-            for index, (row, binding) in enumerate(live):
-                if self.stop_event is not None and self.stop_event.is_set():
-                    self._stop("asked to stop")
-                elif self.monotonic() >= self.deadline:
-                    self._stop("the run's time budget is used up; the rest waits for the next run")
-                if self.stopped:
-                    return
-                if not self._send_one(session, row, binding, passwords.pop(row.id, None)):
-                    for later, _ in live[index + 1 :]:
-                        self._settle(later, "deferred", self.stopped or "")
-                    return
-                self._renew()
+    def _must_stop(self) -> bool:
+        """Whether the run must end now (SIGTERM, or its time is up); says why once.
 
-    def _send_one(
-        self, session: MailSession, row: MailRow, binding: Binding, password: str | None
-    ) -> bool:
-        """Render and send one mail; False when the rest of the batch must wait."""
+        A run's time budget never stops its first mail, so every run makes progress and
+        ``--until-done`` ends however small ``mail.run_budget`` is."""
+        if self.stop_event is not None and self.stop_event.is_set():
+            self._stop("asked to stop")
+        elif self.monotonic() >= self.deadline and (self._handled or not self.first):
+            self._stop(OUT_OF_TIME)
+        return self.stopped is not None
+
+    def _render(self, row: MailRow, binding: Binding, password: str | None) -> EmailMessage:
+        """The message of one mail; raises ``MailTemplateError`` or ``ValueError``."""
         context = mail_context(row, binding)
         if password is not None:
             context["password"] = password
+        renderer = self.renderer(row.language)
+        message = renderer.render(
+            row.template, binding.login, context, message_id=_message_id(row, renderer.sender)
+        )
+        del context
+        verp = self.services.config.mail.return_path
+        if verp:  # the transport makes it the envelope sender (MAIL FROM)
+            message["Return-Path"] = f"<{return_path(verp, row.id)}>"
+        return message
+
+    def _send_one(
+        self,
+        session: MailSession,
+        row: MailRow,
+        binding: Binding,
+        rendering: Future[EmailMessage],
+        password: str | None,
+    ) -> bool:
+        """Send one rendered mail; False when the rest of the batch must wait."""
         try:
-            renderer = self.renderer(row.language)
-            message = renderer.render(
-                row.template,
-                binding.login,
-                context,
-                message_id=_message_id(row, renderer.sender),
-            )
-            del context
-            verp = self.services.config.mail.return_path
-            if verp:  # the transport makes it the envelope sender (MAIL FROM)
-                message["Return-Path"] = f"<{return_path(verp, row.id)}>"
-            self._send(session, message)
+            self._send(session, rendering.result())
         except PermanentMailError as error:
             self._settle(row, "failed", f"{error.code} {error.text}", binding.login)
             return True
@@ -261,7 +391,11 @@ class Batch:
             self._settle(row, "failed", text[:500], binding.login)
             return True
         self._last_deferred = False
-        self._record_sent(row, binding)
+        self._sent_previous()  # in case the transport never called before_accept
+        assert self._committer is not None
+        future = self._committer.submit(self._commit_sent, row, binding)
+        self._recording = (future, row, binding)
+        self._handled.add(row.id)
         return True
 
     def _send(self, session: MailSession, message: EmailMessage) -> None:
@@ -273,19 +407,37 @@ class Batch:
             clock=self.monotonic,
             sleep=self.sleep,
             stop_event=self.stop_event,
+            before_accept=self._sent_previous,
         )
 
-    def _record_sent(self, row: MailRow, binding: Binding) -> None:
-        """The duplicate window closes here: one commit, right after the server's answer."""
+    def _commit_sent(self, row: MailRow, binding: Binding) -> None:
+        """The duplicate window closes here: one commit, right after the server's answer.
+
+        It runs on the ``sent`` thread while the next mail is rendered and transferred;
+        the next mail's final "." waits for it (``_sent_previous``), so at any moment at
+        most one mail is accepted by the server and not yet marked sent."""
         password_mail = row.template in PASSWORD_TEMPLATES
         detail = {"mail_id": row.id, "template": row.template}
         entry = AuditEntry(row.key, binding.login, "mail_sent", "ok", detail, self.actor)
+        self.store.record_sent(row.id, activate=row.key if password_mail else None, entry=entry)
+
+    def _sent_previous(self) -> None:
+        """Wait for the previous mail's "sent" commit, then note it (outcome, log, portal
+        status to update); raises its ``UnavailableError``. Called before the next mail
+        can be accepted, and at the end of the batch."""
+        if self._recording is None:
+            return
+        future, row, binding = self._recording
+        self._recording = None
         try:
-            self.store.record_sent(row.id, activate=row.key if password_mail else None, entry=entry)
+            future.result()
         except UnavailableError:
             log.error("mail.sent_not_recorded", mail_id=row.id, contractor=row.key)
             raise
+        password_mail = row.template in PASSWORD_TEMPLATES
         self.outcomes.append(MailOutcome(row.id, row.key, row.template, binding.login, "sent"))
+        self._handled.add(row.id)
+        self.on_mail()
         log.info("mail.sent", mail_id=row.id, template=row.template, contractor=row.key)
         if password_mail and binding.status == AccountStatus.PENDING:
             status = {"status": AccountStatus.ACTIVE.value}
@@ -338,6 +490,8 @@ class Batch:
             self.audits.append(AuditEntry(row.key, recipient, action, result, detail, self.actor))
         outcome = MailOutcome(row.id, row.key, row.template, recipient, result, error, retry_at)
         self.outcomes.append(outcome)
+        self._handled.add(row.id)
+        self.on_mail()
 
     def _typed_for(self, row: MailRow) -> str | None:
         """The password a person typed for this mail, if it is that mail."""

@@ -14,8 +14,12 @@ Errors are sorted by what the outbox should do with the mail:
 from __future__ import annotations
 
 import enum
+import re
 import smtplib
+import socket
 import ssl
+from collections.abc import Callable
+from typing import Any
 
 from syncd.errors import PermanentMailError, TemporaryMailError
 
@@ -33,6 +37,51 @@ _CHECK_TLS = "check mail.smtp.security (starttls, tls or none) and the server's 
 _CHECK_LOGIN = "check mail.smtp.username and mail.smtp.password"
 
 
+class _HoldsFinalDot:
+    """``smtplib``'s DATA, but ``hold()`` is called just before the final ".": the moment
+    the server accepts the message. The mailer waits there for the previous mail's "sent"
+    commit, so that commit overlaps this mail's transfer while the server never holds two
+    accepted mails that syncd has not marked sent (``syncd.mail``'s duplicate window).
+
+    If ``hold`` raises, the connection is closed without the final ".": a server discards
+    a message whose data never ended (RFC 5321 4.1.1.4), so nothing is accepted."""
+
+    hold: Callable[[], None] | None = None
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        conn: Any = self
+        conn.putcmd("data")
+        code, reply = conn.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        if isinstance(msg, str):
+            msg = re.sub(r"(?:\r\n|\n|\r(?!\n))", "\r\n", msg).encode("ascii")
+        body = re.sub(rb"(?m)^\.", b"..", msg)
+        if body[-2:] != b"\r\n":
+            body += b"\r\n"
+        hold, self.hold = self.hold, None
+        if hold is None:
+            conn.send(body + b".\r\n")
+        else:
+            conn.send(body)
+            try:
+                hold()
+            except BaseException:
+                conn.close()
+                raise
+            conn.send(b".\r\n")  # a segment of its own: TCP_NODELAY sends it at once
+        answer: tuple[int, bytes] = conn.getreply()
+        return answer
+
+
+class HeldSMTP(_HoldsFinalDot, smtplib.SMTP):
+    """A plain or STARTTLS connection whose DATA can wait before the final dot."""
+
+
+class HeldSMTPSSL(_HoldsFinalDot, smtplib.SMTP_SSL):
+    """An implicit-TLS connection whose DATA can wait before the final dot."""
+
+
 def open_connection(
     host: str,
     port: int,
@@ -42,20 +91,24 @@ def open_connection(
     ssl_context: ssl.SSLContext | None,
     username: str | None,
     password: str | None,
-) -> smtplib.SMTP:
+) -> HeldSMTP | HeldSMTPSSL:
     """Connect, say EHLO, secure the channel and log in; raises ``TemporaryMailError``."""
     server = f"{host}:{port}"
     context = ssl_context or ssl.create_default_context()
     try:
         if security is Security.TLS:
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            conn: HeldSMTP | HeldSMTPSSL = HeldSMTPSSL(host, port, timeout=timeout, context=context)
         else:
-            conn = smtplib.SMTP(host, port, timeout=timeout)
+            conn = HeldSMTP(host, port, timeout=timeout)
     except (smtplib.SMTPException, OSError) as error:
         hint = _CHECK_TLS if isinstance(error, ssl.SSLError) else _CHECK_ADDRESS
         raise session_error(error, server, stage="connecting", hint=hint) from error
     stage, hint = "greeting", ""
     try:
+        # Every write is a whole command or the held final dot, each followed by a read:
+        # Nagle's algorithm would only hold the dot back for the server's delayed ACK.
+        if conn.sock is not None:
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.ehlo()
         if security is Security.STARTTLS:
             stage, hint = "starting TLS", _CHECK_TLS

@@ -33,7 +33,7 @@ from tenacity.nap import sleep_using_event
 
 from syncd.clock import utcnow
 from syncd.errors import TemporaryMailError
-from syncd.mail._smtp import Security, open_connection, send_error
+from syncd.mail._smtp import HeldSMTP, HeldSMTPSSL, Security, open_connection, send_error
 
 __all__ = [
     "FileTransport",
@@ -48,14 +48,19 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 
+Hold = Callable[[], None]
+
+
 class MailSession(Protocol):
     """An open channel to the mail system, good for a batch of messages."""
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, before_accept: Hold | None = None) -> None:
         """Hand one message over; returns once it is accepted.
 
-        Raises ``TemporaryMailError`` (try again later) or ``PermanentMailError`` (the
-        server refused this message for good).
+        ``before_accept`` is called at the last moment before the message can be accepted
+        (SMTP: before DATA's final "."; file: before the rename); what it raises is raised
+        with nothing accepted. Raises ``TemporaryMailError`` (try again later) or
+        ``PermanentMailError`` (the server refused this message for good).
         """
 
 
@@ -73,7 +78,10 @@ class SmtpTransport:
     """An SMTP server (``mail.smtp``): STARTTLS, implicit TLS or none, AUTH, a rate limit.
 
     ``rate_limit`` is in messages per minute: sends are spaced at least ``60 / rate_limit``
-    seconds apart, measured with ``clock`` and waited out with ``sleep``.
+    seconds apart, measured with ``clock`` and waited out with ``sleep``. A connection
+    idle for ``probe_after`` seconds or more is probed with NOOP before the next message
+    (servers hang up on idle clients); one busy sending is not, which saves a round trip
+    per message. A server that hangs up mid-stream anyway costs one retry of that mail.
     """
 
     def __init__(
@@ -89,6 +97,7 @@ class SmtpTransport:
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        probe_after: float = 5.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -102,6 +111,7 @@ class SmtpTransport:
         self._sleep = sleep
         self._interval = 60.0 / rate_limit if rate_limit else 0.0
         self._last_send: float | None = None  # on the transport: a new session cannot burst
+        self.probe_after = probe_after
 
     def __repr__(self) -> str:
         return (
@@ -113,7 +123,7 @@ class SmtpTransport:
     def server(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def connect(self) -> smtplib.SMTP:
+    def connect(self) -> HeldSMTP | HeldSMTPSSL:
         """A new, secured and logged-in connection; raises ``TemporaryMailError``."""
         return open_connection(
             self.host,
@@ -153,15 +163,17 @@ class _SmtpSession:
 
     def __init__(self, transport: SmtpTransport) -> None:
         self._transport = transport
-        self._conn: smtplib.SMTP | None = None
+        self._conn: HeldSMTP | HeldSMTPSSL | None = None
+        self._used = 0.0  # the transport clock's time of the last answer on _conn
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, before_accept: Hold | None = None) -> None:
         transport = self._transport
         recipients = [addr for _, addr in getaddresses(message.get_all("To", []))]
         recipient = recipients[0] if len(recipients) == 1 else None
         envelope_from, message = _envelope(message)
         transport.wait_for_turn()
         conn = self._live_connection()
+        conn.hold = before_accept
         try:
             refused = conn.send_message(message, from_addr=envelope_from)
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
@@ -170,11 +182,19 @@ class _SmtpSession:
         except OSError as error:  # timeouts, resets, disconnects (smtplib's errors included)
             self._discard()
             raise send_error(error, transport.server, recipient=recipient) from error
+        except BaseException:
+            if conn.sock is None:  # before_accept failed and closed the connection mid-DATA
+                self._conn = None
+            raise
+        finally:
+            conn.hold = None
+        self._used = transport._clock()
         if refused:  # only possible with several recipients; the others have it
             log.warning("mail.recipients_refused", refused=sorted(refused))
 
-    def _live_connection(self) -> smtplib.SMTP:
-        if self._conn is not None:
+    def _live_connection(self) -> HeldSMTP | HeldSMTPSSL:
+        idle = self._transport._clock() - self._used
+        if self._conn is not None and idle >= self._transport.probe_after:
             try:
                 alive = self._conn.noop()[0] == 250
             except (smtplib.SMTPException, OSError):
@@ -183,6 +203,7 @@ class _SmtpSession:
                 self._discard()
         if self._conn is None:
             self._conn = self._transport.connect()
+            self._used = self._transport._clock()
         return self._conn
 
     def _discard(self) -> None:
@@ -251,11 +272,13 @@ class FileTransport:
             message = f"the mail directory {self.directory} is not writable by this user"
             raise TemporaryMailError(message)
 
-    def send(self, message: EmailMessage) -> None:
-        self.write(message)
+    def send(self, message: EmailMessage, *, before_accept: Hold | None = None) -> None:
+        self.write(message, before_accept=before_accept)
 
-    def write(self, message: EmailMessage) -> Path:
-        """Write one message and return its path; raises ``TemporaryMailError``."""
+    def write(self, message: EmailMessage, *, before_accept: Hold | None = None) -> Path:
+        """Write one message and return its path; raises ``TemporaryMailError``.
+
+        ``before_accept`` is called before the rename that makes the file appear."""
         data = message.as_bytes(policy=email.policy.SMTP)
         name = f"{self._now():%Y%m%dT%H%M%S.%fZ}-{self._token()}.eml"
         target = self.directory / name
@@ -267,6 +290,8 @@ class FileTransport:
                     file.write(data)
                     file.flush()
                     os.fsync(file.fileno())
+                if before_accept is not None:
+                    before_accept()
                 os.replace(temp, target)
             except BaseException:
                 Path(temp).unlink(missing_ok=True)
@@ -309,8 +334,11 @@ def send_with_retry(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] | None = None,
     stop_event: threading.Event | None = None,
+    before_accept: Hold | None = None,
 ) -> int:
     """Send, retrying ``TemporaryMailError`` with exponential backoff; returns the attempts.
+
+    ``before_accept`` goes to every attempt's ``session.send`` (``MailSession``).
 
     Gives up (re-raising the last ``TemporaryMailError``) after ``policy.attempts``, when
     the next pause would end past ``deadline`` (a ``clock()`` value), or as soon as
@@ -330,7 +358,10 @@ def send_with_retry(
     def attempt() -> None:
         nonlocal attempts
         attempts += 1
-        session.send(message)
+        if before_accept is None:
+            session.send(message)
+        else:
+            session.send(message, before_accept=before_accept)
 
     def nap(seconds: float) -> None:
         pause(seconds)

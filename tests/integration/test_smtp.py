@@ -116,13 +116,24 @@ def test_rendered_mail_arrives_intact(smtp: Server) -> None:
 
 
 def test_session_reconnects_when_server_hung_up(smtp: Server) -> None:
-    """A connection the server dropped between two mails is reopened transparently."""
-    with plain(smtp).session() as session:
+    """A connection the server dropped during a pause between two mails is reopened."""
+    with plain(smtp, probe_after=0).session() as session:
         session.send(message("a@example.com"))
         smtp.handler.drop_on_noop = True
         session.send(message("b@example.com"))
     assert len(smtp.handler.accepted) == 2
     assert len(smtp.handler.peers) == 2
+
+
+def test_busy_session_sends_without_probing_each_message(smtp: Server) -> None:
+    """Mails sent back to back skip the NOOP probe: a probe-only hang-up never happens."""
+    with plain(smtp).session() as session:
+        session.send(message("a@example.com"))
+        smtp.handler.drop_on_noop = True
+        session.send(message("b@example.com"))
+    assert len(smtp.handler.accepted) == 2
+    assert len(smtp.handler.peers) == 1
+    assert smtp.handler.drop_on_noop  # never probed
 
 
 def test_deferred_mail_is_retried_then_delivered_once(smtp: Server) -> None:

@@ -9,7 +9,7 @@ import sys
 HEAVY = (
     "sqlalchemy", "pydantic", "jinja2", "bcrypt", "psycopg", "pymysql", "pyodbc", "apscheduler",
     "connectors.subiekt_gt", "connectors.sql_portal", "syncd.config",
-    "starlette", "uvicorn", "argon2", "syncd.web.app", "syncd.web.people",
+    "starlette", "uvicorn", "argon2", "syncd.web.app", "syncd.web.people", "rich",
 )  # fmt: skip
 
 
