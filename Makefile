@@ -50,8 +50,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check syncd connectors tests
 	$(BIN)/mypy
 
+# N = 100,000 and 2N on SQLite and PostgreSQL (127.0.0.1:5432), mail, the daemon, CLI start;
+# figures in build/bench.json. E.g. `make bench BENCH_ARGS=--quick` (see docs/benchmark.md).
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench.bench_cycle
+	$(BIN)/python -m tests.bench.bench_cycle $(BENCH_ARGS)
 	# 1,000 creates against a REST portal answering after 50 ms, default concurrency 4
 	$(BIN)/python -m tests.rest_server
 

@@ -48,6 +48,7 @@ class ErpFacts:
     conflicts: int = 0
     clean_ids: list[int] = field(default_factory=list)  # in scope, valid and unique e-mail
     discounts: list[int] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)  # the salespeople's uz_Id
 
     @property
     def creates(self) -> int:
@@ -126,7 +127,7 @@ def build_erp(engine: sa.Engine, n: int) -> ErpFacts:
             w.add_feature(feature)
         for label, percent in (("Stały", "5"), ("Promocja", "7.5"), ("Dystrybutor", "15")):
             facts.discounts.append(w.add_discount(label, Decimal(percent)))
-        owners = [
+        owners = facts.owners = [
             w.add_salesperson(first, last, f"{first.lower()}.{i}@hurtownia.pl", code=f"S{i}")
             for i, (first, last) in enumerate(zip(_FIRST, _LAST, strict=True))
         ]
@@ -137,36 +138,91 @@ def build_erp(engine: sa.Engine, n: int) -> ErpFacts:
     return facts
 
 
-def edit_terms(engine: sa.Engine, facts: ErpFacts, share: float) -> int:
-    """Change the price level (half) or the discount (other half) of ``share`` of the clean
-    in-scope contractors, always to another value; returns how many changed."""
-    chosen = facts.clean_ids[:: max(1, round(1 / share))]
-    first, second = facts.discounts[0], facts.discounts[1]
+def _spread(ids: list[int], count: int, offset: int = 0) -> list[int]:
+    """``count`` ids spread evenly over ``ids`` (shifted by ``offset`` places)."""
+    step = len(ids) / max(count, 1)
+    return [ids[(int(i * step) + offset) % len(ids)] for i in range(min(count, len(ids)))]
+
+
+def edit_one_percent(engine: sa.Engine, facts: ErpFacts) -> dict[str, int]:
+    """The 1% change: 1% of N clean contractors get another price level, discount,
+    salesperson or contact persons (a quarter each), 0.5% of N are added (clean, tagged)
+    and 0.5% of N lose the ``b2b`` feature. Returns the plan counts the cycle must show.
+
+    A few statements per 500 ids, so the edit itself costs little at 200,000."""
+    n = facts.contractors
+    changed = _spread(facts.clean_ids, max(4, n // 100))
+    taken = set(changed)
+    rest = [kh_id for kh_id in facts.clean_ids if kh_id not in taken]
+    removed = _spread(rest, max(1, n // 200), offset=len(rest) // 400 + 1)
+    added = max(1, n // 200)
+    groups = [changed[k::4] for k in range(4)]
     with engine.begin() as conn:
-        kh = GtWriter(conn).t["kh__Kontrahent"]
-        prices, discounts = chosen[0::2], chosen[1::2]
-        for start in range(0, len(chosen), 500):
+        w = GtWriter(conn)
+        kh, people = w.t["kh__Kontrahent"], w.t["kh_Pracownik"]
+        first, second = facts.discounts[0], facts.discounts[1]
+        owner_a, owner_b = facts.owners[0], facts.owners[1]
+        for start in range(0, len(changed), 500):
+            prices, discounts, owners, contacts = (g[start : start + 500] for g in groups)
             conn.execute(
                 kh.update()
-                .where(kh.c.kh_Id.in_(prices[start : start + 500]))
+                .where(kh.c.kh_Id.in_(prices))
                 .values(kh_Cena=kh.c.kh_Cena % len(PRICE_NAMES) + 1)
             )
             other = sa.case((kh.c.kh_IdRabat == first, second), else_=first)
+            conn.execute(kh.update().where(kh.c.kh_Id.in_(discounts)).values(kh_IdRabat=other))
+            owner = sa.case((kh.c.kh_IdOpiekun == owner_a, owner_b), else_=owner_a)
+            conn.execute(kh.update().where(kh.c.kh_Id.in_(owners)).values(kh_IdOpiekun=owner))
             conn.execute(
-                kh.update()
-                .where(kh.c.kh_Id.in_(discounts[start : start + 500]))
-                .values(kh_IdRabat=other)
+                people.update()
+                .where(people.c.pk_IdKh.in_(contacts))
+                .values(pk_Telefon="22 000 00 01")
             )
-    return len(chosen)
+            having = set(
+                conn.execute(
+                    sa.select(people.c.pk_IdKh).where(people.c.pk_IdKh.in_(contacts))
+                ).scalars()
+            )
+            new_people = [kh_id for kh_id in contacts if kh_id not in having]
+            if new_people:
+                conn.execute(
+                    people.insert(),
+                    [w._contact_row(kh_id, GtContact("Nowa", "Osoba", phone="22 000 00 02"))
+                     for kh_id in new_people],
+                )  # fmt: skip
+        feature = w.add_feature("b2b")
+        tags = w.t["kh_CechaKh"]
+        for start in range(0, len(removed), 500):
+            chunk = removed[start : start + 500]
+            conn.execute(
+                tags.delete().where(tags.c.ck_IdKhnt.in_(chunk), tags.c.ck_IdCecha == feature)
+            )
+        w.add_many(_added(facts, added))
+    return {"update": len(changed), "create": added, "remove": len(removed)}
 
 
-def drop_feature(engine: sa.Engine, facts: ErpFacts, share: float) -> list[int]:
-    """Take the ``b2b`` feature away from ``share`` of the clean in-scope contractors (ones
-    ``edit_terms`` did not touch); returns their ids, now out of scope."""
-    step = max(1, round(1 / share))
-    chosen = facts.clean_ids[step // 2 :: step]
+def _added(facts: ErpFacts, count: int) -> Iterator[GtContractor]:
+    """``count`` new clean, tagged customers after the last id (a new customer each)."""
+    first = FIRST_ID + facts.contractors
+    facts.contractors += count
+    for k in range(count):
+        index = first - FIRST_ID + k
+        yield GtContractor(
+            first + k, f"N{index:07d}", f"Nowy Klient {index} Sp. z o.o.",
+            email=f"nowy.{index}@klient-{index % 5000}.com.pl", nip="5260250274",
+            street="ul. Nowa", house="1", postcode="00-001", city="Warszawa", price=1,
+            owner_id=facts.owners[0], kind=KIND_CUSTOMER, features=["b2b"],
+            contacts=[GtContact("Jan", "Nowy", email=f"jan.{index}@klient.com.pl", primary=True)],
+        )  # fmt: skip
+
+
+def change_emails(engine: sa.Engine, facts: ErpFacts, count: int) -> list[int]:
+    """Give ``count`` clean contractors a new e-mail (so a new login, and a notice mail)."""
+    chosen = _spread(facts.clean_ids, count)
     with engine.begin() as conn:
-        w = GtWriter(conn)
-        for kh_id in chosen:
-            w.set_feature(kh_id, "b2b", present=False)
+        kh = GtWriter(conn).t["kh__Kontrahent"]
+        conn.execute(
+            kh.update().where(kh.c.kh_Id == sa.bindparam("id")).values(kh_EMail=sa.bindparam("e")),
+            [{"id": kh_id, "e": f"nowy.adres.{kh_id}@firma.com.pl"} for kh_id in chosen],
+        )
     return chosen

@@ -78,7 +78,7 @@ class StatementCounter:
         return {name: tally.copy() for name, tally in self.tallies.items()}
 
 
-def _status_kib(field_name: str) -> int | None:
+def status_kib(field_name: str) -> int | None:
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
@@ -129,7 +129,7 @@ def measure(
     phase = Phase(name, contractors)
     gc.collect()
     before = counter.snapshot()
-    phase.rss_before_mib = (_status_kib("VmRSS") or 0) / 1024
+    phase.rss_before_mib = (status_kib("VmRSS") or 0) / 1024
     per_phase_peak = _reset_peak()
     if heap:
         tracemalloc.start()
@@ -142,7 +142,7 @@ def measure(
         if heap:
             phase.heap_peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
-        peak = _status_kib("VmHWM") if per_phase_peak else None
+        peak = status_kib("VmHWM") if per_phase_peak else None
         if peak is None:  # ru_maxrss is in KiB on Linux
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         phase.rss_peak_mib = peak / 1024
