@@ -66,13 +66,15 @@ class SourceContractor:
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
 
-    def raw_fingerprint(self) -> str:
+    def raw_fingerprint(self, login_by: str = "email") -> str:
         """A digest of the row exactly as read; equal digests map to equal accounts.
 
         ``MAPPING_VERSION`` is part of it, so a release that maps differently maps every
-        contractor again once.
+        contractor again once; so is ``portal.login`` when it is not the default, so that
+        switching it maps (and renames) every contractor on the next cycle.
         """
-        payload = f"{MAPPING_VERSION}|{self!r}".encode()
+        mode = "" if login_by == "email" else f"login={login_by}|"
+        payload = f"{MAPPING_VERSION}|{mode}{self!r}".encode()
         return hashlib.blake2b(payload, digest_size=20).hexdigest()
 
 
@@ -174,6 +176,9 @@ class ConflictKind(StrEnum):
     INVALID_EMAIL = "invalid_email"
     DUPLICATE_EMAIL = "duplicate_email"
     LOGIN_TAKEN = "login_taken"
+    # portal.login: symbol (issue 11): the symbol is the login.
+    INVALID_SYMBOL = "invalid_symbol"
+    DUPLICATE_SYMBOL = "duplicate_symbol"
 
 
 @dataclass(frozen=True, slots=True)
