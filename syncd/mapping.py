@@ -215,6 +215,7 @@ def map_contractor(
         owner_email=owner_email,
         erp_blocked=contractor.erp_blocked,
         contacts=tuple(_contact(c) for c in contractor.contacts),
+        customer_group=(contractor.customer_group or "").strip() or None,
         warnings=tuple(warnings),
         source_fingerprint=source_fingerprint or contractor.raw_fingerprint(login_by),
     )

@@ -65,6 +65,7 @@ class SourceContractor:
     owner_email: str | None = None
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
+    customer_group: str | None = None  # the ERP's contractor group, by NAME
 
     def raw_fingerprint(self, login_by: str = "email") -> str:
         """A digest of the row exactly as read; equal digests map to equal accounts.
@@ -107,6 +108,7 @@ SYNCED_FIELDS: tuple[str, ...] = (
     "owner_name",
     "owner_email",
     "contacts",
+    "customer_group",
 )
 
 
@@ -128,6 +130,7 @@ class DesiredAccount:
     owner_email: str | None = None
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
+    customer_group: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
     source_fingerprint: str | None = field(default=None, compare=False)
 
@@ -146,6 +149,7 @@ class DesiredAccount:
             "owner_name": self.owner_name,
             "owner_email": self.owner_email,
             "contacts": [c.as_dict() for c in self.contacts],
+            "customer_group": self.customer_group,
         }
 
     def fingerprint(self) -> str:

@@ -107,6 +107,9 @@ def main_query(
     ]
     if "blocked" in p.c:
         columns.append(p.c.blocked.label("blocked"))
+    if t.group is not None:
+        joined = joined.outerjoin(t.group, t.group.c.id == p.c.group)
+        columns.append(t.group.c.name.label("customer_group"))
     if t.discount is not None:
         d = t.discount.alias()
         percent = sa.select(sa.func.max(d.c.percent)).where(d.c.contractor == p.c.id)

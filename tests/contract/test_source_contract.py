@@ -65,7 +65,8 @@ def test_scope_is_the_trimmed_case_insensitive_feature_and_customers_only(source
 
 
 def test_every_field_is_read_the_same_way_by_every_kind(source: Source) -> None:
-    """Name, NIP, phone, address, price level, discount, salesperson, block flag and contacts."""
+    """Name, NIP, phone, address, price level, discount, salesperson, block flag, contacts
+    and customer group."""
     got = _read(source)
     for contractor in CONTRACTORS:
         if str(contractor.key) in IN_SCOPE:
@@ -87,6 +88,19 @@ def test_edits_and_deletions_show_on_the_next_read(erp: Erp, source: Source) -> 
     got = _read(source)
     assert list(got) == ["1", "3", "6"]
     assert got["1"] == expected(replace(first, price_level="Detaliczna", discount=0, contacts=()))
+
+
+def test_the_customer_group_is_read_by_name_and_its_change_shows(erp: Erp, source: Source) -> None:
+    """The contractor group's name is ``customer_group``; moving a contractor to another
+    group, or out of every group, shows on the next read."""
+    got = _read(source)
+    assert (got["1"].customer_group, got["2"].customer_group) == ("Hurtownie", "Budowlanka")
+    assert got["3"].customer_group is None
+    erp.fake.replace(replace(CONTRACTORS[0], group="Detal"))
+    erp.fake.replace(replace(CONTRACTORS[1], group=None))
+    again = _read(source)
+    assert (again["1"].customer_group, again["2"].customer_group) == ("Detal", None)
+    assert again["8"].customer_group == "Hurtownie"
 
 
 def test_describe_explains_scope_for_in_and_out_of_scope_contractors(source: Source) -> None:
