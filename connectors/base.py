@@ -60,6 +60,18 @@ class ContractorFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """One contractor as ``accounts find`` searches the whole ERP, in scope or not: only
+    what a person searches by, so that streaming every contractor stays cheap."""
+
+    key: str
+    symbol: str
+    name: str | None
+    email: str | None
+    tax_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """One table (and its likely columns) that ``doctor --discover`` offers for a setting."""
 
@@ -92,6 +104,13 @@ class Source(Protocol):
 
         ``ident`` is the contractor id or its symbol; None when the ERP has no such
         contractor. Raises ``SourceUnavailable``.
+        """
+
+    def directory(self) -> Iterator[DirectoryEntry]:
+        """Stream every contractor the ERP has, in scope or not, in one statement (what
+        ``accounts find`` searches for contractors that will never get an account).
+
+        Raises ``SourceUnavailable``, possibly after some entries were yielded.
         """
 
     def close(self) -> None:

@@ -4,10 +4,12 @@ Support searches by what the customer says (a name, a NIP, an e-mail, a symbol) 
 learn in one step both "this is the account" and "this one has none, because ...". The
 accounts come from the bindings; in-scope contractors without an account from one streamed
 read of the ERP (``Source.contractors``), with the reason from the state store (a conflict,
-a portal refusal, or simply not created yet); an out-of-scope contractor only for a query
-that is its exact id or symbol (``Source.describe``), because the ERP says why per row only.
-When the ERP cannot be read, the state store's conflicts and refusals are still searched
-and ``erp_error`` says what is missing.
+a portal refusal, or simply not created yet); out-of-scope contractors from a second
+streamed read of every contractor (``Source.directory``: symbol, name, e-mail, NIP), the
+first ``OUT_OF_SCOPE_SHOWN`` matches each with the ERP's own reason (``Source.describe``,
+one query each, because the ERP says why per contractor only), and a query that is an
+exact id the same way. When the ERP cannot be read, the state store's conflicts and
+refusals are still searched and ``erp_error`` says what is missing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ CONFLICT, QUARANTINED, RETRYING, NOT_YET, OUT_OF_SCOPE = (
     "not_created_yet",
     "out_of_scope",
 )
+# Out-of-scope matches described (one ERP query each); more are counted, not described.
+OUT_OF_SCOPE_SHOWN = 20
 
 
 def find_everywhere(
@@ -56,8 +60,10 @@ def find_everywhere(
             fields: dict[str, Any] = {"symbol": row.symbol, "name": row.name}
             add(fields, row.login or "", _without(row.key, fields, row.login, *_conflict(row)))
     erp_error = None
+    more = 0
     try:
         erp_keys = _search_erp(services, add, bindings, conflicts, failures)
+        more = _search_out_of_scope(services, compiled, add, erp_keys | set(bindings))
     except UnavailableError as error:
         erp_error = (
             f"the ERP could not be read ({error}): contractors without an account are listed "
@@ -73,12 +79,14 @@ def find_everywhere(
     hits.sort(key=lambda hit: hit[0])
     results = [entry for _, entry in hits]
     if erp_error is None and not any(entry["exact"] for entry in results):
-        results[:0] = _out_of_scope(services, query, erp_keys | set(bindings), erp_error)
+        listed = {entry["key"] for entry in results}
+        results[:0] = _out_of_scope(services, query, erp_keys | set(bindings) | listed, erp_error)
     return {
         "query": query,
         "results": results,
         "accounts": [entry for entry in results if entry["account"]],
         "erp_error": erp_error,
+        "more_out_of_scope": more,
     }
 
 
@@ -105,6 +113,36 @@ def _search_erp(
         why = _refused(failure) if failure else (NOT_YET, _not_yet(contractor.key))
         add(fields, "", _without(contractor.key, fields, None, *why))
     return keys
+
+
+def _search_out_of_scope(
+    services: Services,
+    compiled: Query,
+    add: Callable[[dict[str, Any], str, dict[str, Any]], None],
+    known: set[str],
+) -> int:
+    """Search every contractor of the ERP (one streamed read) for those out of scope
+    (``known``: in scope or bound); add the first ``OUT_OF_SCOPE_SHOWN`` with the ERP's
+    reason and return how many more matched."""
+    found = []
+    for entry in services.source.directory():
+        if entry.key in known:
+            continue
+        fields = {
+            "symbol": entry.symbol,
+            "name": entry.name,
+            "email": entry.email,
+            "tax_id": entry.tax_id,
+        }
+        if compiled.matches(fields, ""):
+            found.append((entry.key, fields))
+    found.sort(key=lambda item: compiled.rank(item[1], ""))
+    for key, fields in found[:OUT_OF_SCOPE_SHOWN]:
+        facts = services.source.describe(key)
+        if facts is None or facts.in_scope:
+            continue  # deleted, or entered scope, since the read: the next find says
+        add(fields, "", _without(key, fields, None, OUT_OF_SCOPE, f"out of scope: {facts.scope}"))
+    return max(0, len(found) - OUT_OF_SCOPE_SHOWN)
 
 
 def _not_yet(key: str) -> str:

@@ -208,6 +208,11 @@ def _print_found(doc: dict[str, Any], out: TextIO) -> None:
         )
         if item["reason"]:
             out.write(f"            {item['reason']}\n")
+    if doc.get("more_out_of_scope"):
+        out.write(
+            f"  ... and {doc['more_out_of_scope']} more out of scope: narrow the search "
+            "(`syncd explain K` says why for any of them)\n"
+        )
     if doc["erp_error"]:
         out.write(f"note: {doc['erp_error']}\n")
 

@@ -166,6 +166,20 @@ def features_of_query(t: NexoSchema, contractor_id: int) -> sa.Select[str]:
     )
 
 
+def directory_query(t: NexoSchema, emails: Sequence[int]) -> sa.Select[*tuple[Any, ...]]:
+    """Every contractor (``Kontrahent = 1``), in scope or not, with what a person searches
+    by. Other ``Podmioty`` rows are people (contact persons, salespeople), not contractors."""
+    p = t.contractor
+    return (
+        sa.select(
+            *(p.c[k].label(k) for k in ("id", "symbol", "name", "tax_id")),
+            first_contact(t, p.c.id, emails).label("email"),
+        )
+        .where(p.c.is_contractor == sa.true())
+        .order_by(p.c.id)
+    )
+
+
 def describe_query(t: NexoSchema, ident: str, emails: Sequence[int]) -> sa.Select[*tuple[Any, ...]]:
     """The one ``Podmioty`` row with this id or symbol (the id wins), scope columns included."""
     p = t.contractor

@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
+from connectors._rows import text
 from connectors.base import Source
 from connectors.fake import FakeContractor
 from syncd.errors import SourceUnavailable
@@ -116,6 +117,21 @@ def test_describe_explains_scope_for_in_and_out_of_scope_contractors(source: Sou
         assert not outside.in_scope
         assert "NOT in scope" in outside.scope or "not" in outside.scope.lower()
     assert source.describe("999999") is None
+
+
+def test_the_directory_lists_contractors_in_and_out_of_scope(source: Source) -> None:
+    """directory() streams every contractor with what a person searches by: the in-scope
+    ones and those without the feature (a supplier is listed where the kind calls it a
+    contractor: GT and sql list K005, nexo's Kontrahent=0 row is not one)."""
+    entries = {e.key: e for e in source.directory()}
+    assert {"1", "2", "3", "4", "6", "7", "8"} <= set(entries) <= {str(c.key) for c in CONTRACTORS}
+    for contractor in CONTRACTORS:
+        entry = entries.get(str(contractor.key))
+        if entry is None:
+            continue
+        assert (entry.symbol, entry.name) == (contractor.symbol, contractor.name)
+        assert entry.email == text(contractor.email)
+        assert entry.tax_id == text(contractor.tax_id)
 
 
 def test_check_counts_the_scope_without_problems(source: Source) -> None:
