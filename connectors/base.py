@@ -62,13 +62,15 @@ class ContractorFacts:
 @dataclass(frozen=True, slots=True)
 class DirectoryEntry:
     """One contractor as ``accounts find`` searches the whole ERP, in scope or not: only
-    what a person searches by, so that streaming every contractor stays cheap."""
+    what a person searches by and the scope decision, so that streaming every contractor
+    stays cheap (no contacts, no salesperson, no discount)."""
 
     key: str
     symbol: str
     name: str | None
     email: str | None
     tax_id: str | None
+    in_scope: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +109,8 @@ class Source(Protocol):
         """
 
     def directory(self) -> Iterator[DirectoryEntry]:
-        """Stream every contractor the ERP has, in scope or not, in one statement (what
-        ``accounts find`` searches for contractors that will never get an account).
+        """Stream every contractor the ERP has, in scope or not, in one statement, ordered by
+        key (what ``accounts find`` searches: one cheap read of the whole ERP).
 
         Raises ``SourceUnavailable``, possibly after some entries were yielded.
         """

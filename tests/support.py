@@ -42,7 +42,7 @@ class ListSource:
 
     def directory(self) -> Iterator[DirectoryEntry]:
         for c in self.contractors_list:
-            yield DirectoryEntry(c.key, c.symbol, c.name, c.email_raw, c.tax_id)
+            yield DirectoryEntry(c.key, c.symbol, c.name, c.email_raw, c.tax_id, in_scope=True)
 
     def close(self) -> None:
         pass

@@ -237,15 +237,18 @@ class SqlSource:
         with self._errors(), self._engine.connect() as conn:
             result = conn.execution_options(**streaming).execute(statement)
             try:
+                feature = self.config.feature
                 for key, group in rows.groups(result.mappings(), "key", "query"):
                     row = rows.first(key, group)
                     email = row.get("email")
+                    outside = rows.out_of_scope(row, rows.features(group), feature)
                     yield DirectoryEntry(
                         key=key,
                         symbol=text(row["symbol"]) or key,
                         name=text(row["name"]),
                         email=None if email is None else text(str(email)),
                         tax_id=text(row.get("tax_id")),
+                        in_scope=outside is None,
                     )
             finally:
                 result.close()

@@ -104,17 +104,17 @@ def contacts_query(t: GtTables, feature: str, ids: list[int] | None) -> sa.Selec
     return query
 
 
-def directory_query(t: GtTables) -> sa.Select[*tuple[Any, ...]]:
-    """Every contractor, in scope or not, with what a person searches by (main address)."""
+def directory_query(t: GtTables, feature: str) -> sa.Select[*tuple[Any, ...]]:
+    """Every contractor, in scope or not, with what a person searches by (main address)
+    and ``in_scope`` (1 or 0)."""
     k, a = t.kh, t.adr
     main = (a.c.adr_IdObiektu == k.c.kh_Id) & (a.c.adr_TypAdresu == ADDRESS_MAIN)
-    return (
-        sa.select(
-            k.c.kh_Id, k.c.kh_Symbol, k.c.kh_EMail, a.c.adr_NazwaPelna, a.c.adr_Nazwa, a.c.adr_NIP
-        )
-        .select_from(k.outerjoin(a, main))
-        .order_by(k.c.kh_Id)
-    )
+    scope = sa.case((in_scope(t, feature), 1), else_=0).label("in_scope")
+    columns = [
+        *k.c["kh_Id", "kh_Symbol", "kh_EMail"],
+        *a.c["adr_NazwaPelna", "adr_Nazwa", "adr_NIP"],
+    ]
+    return sa.select(*columns, scope).select_from(k.outerjoin(a, main)).order_by(k.c.kh_Id)
 
 
 def count_query(t: GtTables, feature: str) -> sa.Select[int]:

@@ -222,7 +222,8 @@ class SubiektGtSource:
         t = self._inspect()
         streaming = {"stream_results": True, "yield_per": STREAM_BATCH}
         with self._errors(), self._engine.connect() as conn:
-            result = conn.execution_options(**streaming).execute(q.directory_query(t))
+            statement = q.directory_query(t, self.feature)
+            result = conn.execution_options(**streaming).execute(statement)
             for row in result:
                 yield DirectoryEntry(
                     key=str(row.kh_Id),
@@ -230,6 +231,7 @@ class SubiektGtSource:
                     name=rows.text(row.adr_NazwaPelna) or rows.text(row.adr_Nazwa),
                     email=rows.text(row.kh_EMail),
                     tax_id=rows.text(row.adr_NIP),
+                    in_scope=bool(row.in_scope),
                 )
 
     def close(self) -> None:

@@ -166,14 +166,18 @@ def features_of_query(t: NexoSchema, contractor_id: int) -> sa.Select[str]:
     )
 
 
-def directory_query(t: NexoSchema, emails: Sequence[int]) -> sa.Select[*tuple[Any, ...]]:
+def directory_query(
+    t: NexoSchema, feature: str, emails: Sequence[int]
+) -> sa.Select[*tuple[Any, ...]]:
     """Every contractor (``Kontrahent = 1``), in scope or not, with what a person searches
-    by. Other ``Podmioty`` rows are people (contact persons, salespeople), not contractors."""
+    by and ``in_scope`` (1 or 0). Other ``Podmioty`` rows are people (contact persons,
+    salespeople), not contractors."""
     p = t.contractor
     return (
         sa.select(
             *(p.c[k].label(k) for k in ("id", "symbol", "name", "tax_id")),
             first_contact(t, p.c.id, emails).label("email"),
+            sa.case((in_scope(t, feature), 1), else_=0).label("in_scope"),
         )
         .where(p.c.is_contractor == sa.true())
         .order_by(p.c.id)

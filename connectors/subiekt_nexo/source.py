@@ -211,7 +211,7 @@ class SubiektNexoSource:
         streaming = {"stream_results": True, "yield_per": STREAM_BATCH}
         with self._errors(), self._engine.connect() as conn:
             kinds = self._kinds(conn)
-            statement = q.directory_query(self.t, kinds.email)
+            statement = q.directory_query(self.t, self.feature, kinds.email)
             for row in conn.execution_options(**streaming).execute(statement).mappings():
                 yield DirectoryEntry(
                     key=str(row["id"]),
@@ -219,6 +219,7 @@ class SubiektNexoSource:
                     name=text(row["name"]),
                     email=text(row["email"]),
                     tax_id=text(row["tax_id"]),
+                    in_scope=bool(row["in_scope"]),
                 )
 
     def discover(self) -> list[Candidate]:

@@ -132,6 +132,7 @@ def test_the_directory_lists_contractors_in_and_out_of_scope(source: Source) -> 
         assert (entry.symbol, entry.name) == (contractor.symbol, contractor.name)
         assert entry.email == text(contractor.email)
         assert entry.tax_id == text(contractor.tax_id)
+        assert entry.in_scope == (entry.key in IN_SCOPE), entry.key
 
 
 def test_check_counts_the_scope_without_problems(source: Source) -> None:
