@@ -204,7 +204,7 @@ def _print_found(doc: dict[str, Any], out: TextIO) -> None:
         state = item["status"] if item["account"] else item["why"]
         out.write(
             f"  {item['key']:>8}  {item['symbol'] or '':<12} {login or '':<32} "
-            f"{state:<8} {item['name'] or ''}\n"
+            f"{state:<15} {item['name'] or ''}\n"
         )
         if item["reason"]:
             out.write(f"            {item['reason']}\n")
