@@ -45,6 +45,7 @@ class FakeContractor:
     numbering or dictionary); ``discount`` a percentage; ``features`` the feature names
     exactly as typed in the ERP (``" B2B "`` stays so); ``customer`` False makes it a
     supplier only. ``country`` is a name ("Niemcy"); Poland is not shown in addresses.
+    ``group`` is the contractor group's name, each fake keeping its own dictionary.
     """
 
     key: int
@@ -66,6 +67,7 @@ class FakeContractor:
     customer: bool = True
     features: tuple[str, ...] = ()
     contacts: tuple[FakeContact, ...] = ()
+    group: str | None = None  # the contractor group's NAME (customer_group)
 
 
 class FakeErp(Protocol):

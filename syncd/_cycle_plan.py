@@ -38,14 +38,18 @@ class Planned:
 
 
 def map_changed(
-    contractors: Iterable[SourceContractor], bindings: Mapping[str, Binding], *, full: bool
+    contractors: Iterable[SourceContractor],
+    bindings: Mapping[str, Binding],
+    *,
+    full: bool,
+    login_by: str = "email",
 ) -> Iterator[Mapped]:
     """Map the contractors whose raw ERP row differs from the one their binding was applied
     from; the others become ``Unchanged`` without being validated again (most of a quiet
     cycle's CPU). A full reconcile maps everything: it compares with the portal itself."""
     for contractor in contractors:
         binding = bindings.get(contractor.key)
-        raw = contractor.raw_fingerprint()
+        raw = contractor.raw_fingerprint(login_by)
         if (
             not full
             and binding is not None
@@ -54,7 +58,7 @@ def map_changed(
         ):
             yield Unchanged(contractor.key, binding.login, contractor.symbol, contractor.name)
         else:
-            yield map_contractor(contractor, source_fingerprint=raw)
+            yield map_contractor(contractor, source_fingerprint=raw, login_by=login_by)
 
 
 def _heartbeat(items: Iterable[Mapped], beat: Callable[[], None]) -> Iterator[Mapped]:
@@ -112,7 +116,10 @@ def plan_cycle(
     if request.full:
         portal_listing = {account.id: account for account in services.portal.accounts()}
     seen: set[str] = set()
-    mapped = map_changed(services.source.contractors(), bindings, full=request.full)
+    login_by = config.portal.login.value
+    mapped = map_changed(
+        services.source.contractors(), bindings, full=request.full, login_by=login_by
+    )
     stream = _watch(_heartbeat(mapped, beat), planned, seen)
     plan = make_plan(stream, bindings, options, portal_listing)
     planned.settled.update(k for k in failing if k not in seen and k not in bindings)

@@ -12,6 +12,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from syncd._plan_items import Plan
+from syncd.mapping import login_key
 from syncd.model import Conflict, ConflictKind, DesiredAccount
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class Claims:
     more: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
 
     def add(self, login: str, key: str, symbol: str, name: str) -> None:
+        login = login_key(login)
         claim = (key, symbol, name)
         if login not in self.first:
             self.first[login] = claim
@@ -42,7 +44,7 @@ def enforce_unique_logins(plan: Plan, bindings: Mapping[str, BoundAccount], clai
     """
     # A deactivated account keeps its login in the portal; only a deleted one frees it.
     deleted = {r.key for r in plan.remove if r.mode == "delete"}
-    owner_of = {b.login: key for key, b in bindings.items() if key not in deleted}
+    owner_of = {login_key(b.login): key for key, b in bindings.items() if key not in deleted}
     wanted = {c.desired.key: c.desired for c in plan.create}
     wanted.update((u.desired.key, u.desired) for u in plan.update)
     rejected: dict[str, Conflict] = {}
@@ -86,17 +88,22 @@ def _login_conflict(
 ) -> Conflict | None:
     """The conflict that stops ``desired`` from having its login, if any."""
     key, login = desired.key, desired.login
-    owner = owner_of.get(login)
-    claimants = claims.more.get(login)
+    folded = login_key(login)
+    owner = owner_of.get(folded)
+    claimants = claims.more.get(folded)
+    # With portal.login: symbol the login is the symbol, and it is the symbol to fix.
+    what = "e-mail" if login == desired.email else "symbol"
     if owner is not None and owner != key:
         owner_claims = owner in {c[0] for c in claimants or []}
-        moves_away = owner in wanted and owner not in rejected and wanted[owner].login != login
+        moves_away = (
+            owner in wanted and owner not in rejected and login_key(wanted[owner].login) != folded
+        )
         if owner_claims or not moves_away:
             symbol = bindings[owner].fields.get("symbol") or owner
             reason = (
-                f"contractor {key} ({desired.symbol}, {desired.name}) has e-mail {login}, "
+                f"contractor {key} ({desired.symbol}, {desired.name}) has {what} {login}, "
                 f"which is already the login of contractor {owner} ({symbol}): give each "
-                "contractor its own e-mail in the ERP"
+                f"contractor its own {what} in the ERP"
             )
             return Conflict(
                 key, desired.symbol, desired.name, login, ConflictKind.LOGIN_TAKEN, reason
@@ -104,11 +111,10 @@ def _login_conflict(
     if claimants and owner != key:
         others = ", ".join(f"{k} ({s})" for k, s, _ in claimants if k != key)
         reason = (
-            f"contractor {key} ({desired.symbol}, {desired.name}) shares e-mail {login} "
+            f"contractor {key} ({desired.symbol}, {desired.name}) shares {what} {login} "
             f"with contractor {others}: a login must be unique, so none of them gets an "
-            "account until each has its own e-mail in the ERP"
+            f"account until each has its own {what} in the ERP"
         )
-        return Conflict(
-            key, desired.symbol, desired.name, login, ConflictKind.DUPLICATE_EMAIL, reason
-        )
+        kind = ConflictKind.DUPLICATE_EMAIL if what == "e-mail" else ConflictKind.DUPLICATE_SYMBOL
+        return Conflict(key, desired.symbol, desired.name, login, kind, reason)
     return None

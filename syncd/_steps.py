@@ -36,7 +36,8 @@ class Step:
     delete_binding: bool = False
     cancel_mail: bool = False
     audits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    mails: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # template, to
+    # template, to (the e-mail: with portal.login: symbol it is not the login)
+    mails: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     fingerprint: str | None = None  # the ERP row's digest, remembered if the write fails
     # Drift the light cycle repairs at once: an update whose account is gone from the
     # portal (deleted by hand) becomes this create; a deactivation of one is simply done.
@@ -135,7 +136,7 @@ class StepBuilder:
             # cancel it, so the new account gets exactly one activation mail.
             step.cancel_mail = True
         if not blocked:
-            step.mails.append(("activation", d.login, _mail_context(d, self.settings)))
+            step.mails.append(("activation", d.email, _mail_context(d, self.settings)))
 
     def adopt(self, item: Adopt) -> None:
         d = item.desired
@@ -150,7 +151,7 @@ class StepBuilder:
         step.audits.append((action, {"account_id": item.account_id, "changes": item.changes}))
         if item.own and status == AccountStatus.PENDING:
             # The crash that lost the bookkeeping also lost the activation mail: enqueue it.
-            step.mails.append(("activation", d.login, _mail_context(d, self.settings)))
+            step.mails.append(("activation", d.email, _mail_context(d, self.settings)))
 
     def update(self, item: Update, *, quiet: bool = False) -> None:
         d = item.desired
@@ -175,13 +176,13 @@ class StepBuilder:
         step.audits.append(("update", {"changes": item.changes}))
         if "login" in item.changes:
             context = {**_mail_context(d, self.settings), "old_login": item.changes["login"]["old"]}
-            step.mails.append(("login_changed", d.login, context))
+            step.mails.append(("login_changed", d.email, context))
         if item.reactivate:
             step.audits.append(("reactivate", {"status": item.status}))
             # A pending account never got its password and leaving cancelled its activation
             # mail, so it comes back with a new activation mail, not a "welcome back".
             template = "activation" if item.status == AccountStatus.PENDING else "reactivated"
-            step.mails.append((template, d.login, _mail_context(d, self.settings)))
+            step.mails.append((template, d.email, _mail_context(d, self.settings)))
 
     def block(self, item: Block | Unblock) -> None:
         d = item.desired
@@ -209,7 +210,7 @@ class StepBuilder:
             context = _mail_context(d, self.settings)
             if isinstance(item, Block):
                 context["reason"] = item.reason
-            step.mails.append((template, d.login, context))
+            step.mails.append((template, d.email, context))
         else:
             status = previous.status
         step.binding = lambda account_id: _binding(

@@ -21,7 +21,7 @@ from syncd.cycle import LEASE_TTL
 from syncd.directory import find_everywhere
 from syncd.errors import RecordError, UnknownContractor
 from syncd.lease import Lease
-from syncd.mail import MailerOptions, MailReport, deliver_due
+from syncd.mail import MailerOptions, MailReport, address_of, deliver_due
 from syncd.mail.bounces import bounce_hint, undeliverable
 from syncd.mail.render import PASSWORD_TEMPLATES
 from syncd.mail.transports import MailTransport
@@ -67,7 +67,9 @@ class Support:
         store = self.services.store
         try:
             key, _ = lookup.resolve(ident, source=None, store=store)
-        except UnknownContractor:
+        except UnknownContractor as error:
+            if error.shared_by:  # an e-mail several accounts share: say so, not "none"
+                raise RecordError(ident, str(error)) from None
             key = None
         found = store.binding(key) if key is not None else None
         if found is None:
@@ -248,7 +250,7 @@ class Support:
         return MailEntry(
             key=binding.key,
             account_id=binding.account_id,
-            recipient=binding.login,
+            recipient=address_of(binding),
             template=template,
             not_before=self.services.clock(),
             context=context,

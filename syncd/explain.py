@@ -17,7 +17,7 @@ from syncd.config import Config
 from syncd.errors import ExitCode, UnknownContractor
 from syncd.mail.bounces import undeliverable
 from syncd.mapping import map_contractor
-from syncd.model import Conflict
+from syncd.model import Conflict, DesiredAccount
 from syncd.plan import PlanOptions, make_plan, resolve_creates
 from syncd.store import RecordFailure
 from syncd.wiring import Services, open_services
@@ -37,11 +37,20 @@ def collect(services: Services, ident: str) -> dict[str, Any]:
     if facts is not None and facts.in_scope:
         contractor = next(iter(services.source.contractors(keys=[key])), None)
         if contractor is not None:
-            mapped = map_contractor(contractor, source_fingerprint=contractor.raw_fingerprint())
+            login_by = services.config.portal.login.value
+            mapped = map_contractor(
+                contractor,
+                source_fingerprint=contractor.raw_fingerprint(login_by),
+                login_by=login_by,
+            )
     if isinstance(mapped, Conflict):
         document["mapping"] = {"conflict": conflict_json(mapped)}
     elif mapped is not None:
-        document["mapping"] = {"fields": mapped.fields(), "warnings": list(mapped.warnings)}
+        document["mapping"] = {
+            "fields": mapped.fields(),
+            "warnings": list(mapped.warnings),
+            "login_from": _login_from(mapped, services.config.portal.login.value),
+        }
     binding = store.binding(key)
     document["binding"] = (
         {
@@ -85,6 +94,16 @@ def collect(services: Services, ident: str) -> dict[str, Any]:
     ]
     document["undeliverable"] = undeliverable(store, [key]).get(key)
     return document
+
+
+def _login_from(mapped: DesiredAccount, login_by: str) -> str:
+    """Where the login comes from and where mail goes, in one sentence."""
+    if login_by == "symbol":
+        return (
+            f"the symbol {mapped.symbol!r} is the login (portal.login: symbol); mail goes to "
+            f"{mapped.email}, which other contractors may share"
+        )
+    return f"the e-mail {mapped.email} is the login and where mail goes (portal.login: email)"
 
 
 def _planned(
@@ -147,7 +166,7 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
     if mapping and "conflict" in mapping:
         out.write(f"  mapping: CONFLICT: {mapping['conflict']['reason']}\n")
     elif mapping:
-        out.write(f"  mapping: login {mapping['fields']['login']}\n")
+        out.write(f"  mapping: login {mapping['fields']['login']}: {mapping['login_from']}\n")
         for name, value in mapping["fields"].items():
             out.write(f"      {name}: {value!r}\n")
         for warning in mapping["warnings"]:

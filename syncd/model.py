@@ -65,14 +65,17 @@ class SourceContractor:
     owner_email: str | None = None
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
+    customer_group: str | None = None  # the ERP's contractor group, by NAME
 
-    def raw_fingerprint(self) -> str:
+    def raw_fingerprint(self, login_by: str = "email") -> str:
         """A digest of the row exactly as read; equal digests map to equal accounts.
 
         ``MAPPING_VERSION`` is part of it, so a release that maps differently maps every
-        contractor again once.
+        contractor again once; so is ``portal.login`` when it is not the default, so that
+        switching it maps (and renames) every contractor on the next cycle.
         """
-        payload = f"{MAPPING_VERSION}|{self!r}".encode()
+        mode = "" if login_by == "email" else f"login={login_by}|"
+        payload = f"{MAPPING_VERSION}|{mode}{self!r}".encode()
         return hashlib.blake2b(payload, digest_size=20).hexdigest()
 
 
@@ -105,6 +108,7 @@ SYNCED_FIELDS: tuple[str, ...] = (
     "owner_name",
     "owner_email",
     "contacts",
+    "customer_group",
 )
 
 
@@ -126,6 +130,7 @@ class DesiredAccount:
     owner_email: str | None = None
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
+    customer_group: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
     source_fingerprint: str | None = field(default=None, compare=False)
 
@@ -144,6 +149,7 @@ class DesiredAccount:
             "owner_name": self.owner_name,
             "owner_email": self.owner_email,
             "contacts": [c.as_dict() for c in self.contacts],
+            "customer_group": self.customer_group,
         }
 
     def fingerprint(self) -> str:
@@ -174,6 +180,9 @@ class ConflictKind(StrEnum):
     INVALID_EMAIL = "invalid_email"
     DUPLICATE_EMAIL = "duplicate_email"
     LOGIN_TAKEN = "login_taken"
+    # portal.login: symbol (issue 11): the symbol is the login.
+    INVALID_SYMBOL = "invalid_symbol"
+    DUPLICATE_SYMBOL = "duplicate_symbol"
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ SAMPLE_FIELDS: dict[str, Any] = {
         {"name": "Zofia Łęcka", "email": "z@example.com", "phone": None, "position": None,
          "is_primary": True},
     ],
+    "customer_group": "Hurtownie",
 }  # fmt: skip
 
 

@@ -29,6 +29,7 @@ EXTENSION_ATTRIBUTES: dict[str, str] = {
     "owner_name": "ownerName",
     "owner_email": "ownerEmail",
     "contacts": "contacts",
+    "customer_group": "customerGroup",
 }
 STATUS_ATTRIBUTE = "status"  # syncd's status: SCIM's active alone cannot tell pending apart
 
@@ -44,7 +45,9 @@ CONTACT_ATTRIBUTES: dict[str, str] = {
 assert CORE_FIELDS | set(EXTENSION_ATTRIBUTES) == set(SYNCED_FIELDS), "a synced field has no home"
 
 # What the extension's fields mean, for doctor's note when the server lacks the schema.
-EXTENSION_MEANING = "symbol, NIP, price level, discount, salesperson and contact persons"
+EXTENSION_MEANING = (
+    "symbol, NIP, price level, discount, salesperson, contact persons and customer group"
+)
 
 _DESCRIPTIONS = {
     "symbol": "The contractor's symbol in the ERP.",
@@ -54,6 +57,7 @@ _DESCRIPTIONS = {
     "discount": "The contractor's discount in percent with two decimals, e.g. 12.50.",
     "ownerName": "The salesperson looking after the contractor.",
     "ownerEmail": "The salesperson's e-mail address.",
+    "customerGroup": "The name of the contractor's group in the ERP, e.g. Hurtownie.",
     STATUS_ATTRIBUTE: "syncd's account status: pending, active, blocked or inactive.",
 }
 

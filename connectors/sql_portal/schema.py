@@ -40,6 +40,7 @@ account = sa.Table(
     sa.Column("discount", sa.Numeric(5, 2), nullable=False, server_default="0"),
     sa.Column("owner_name", sa.String(255), nullable=True),
     sa.Column("owner_email", sa.String(254), nullable=True),
+    sa.Column("customer_group", sa.String(100), nullable=True),  # migration 0002
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("block_reason", sa.String(500), nullable=True),
     sa.Column("password_hash", sa.String(255), nullable=True),

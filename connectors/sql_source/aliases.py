@@ -31,6 +31,7 @@ CONTRACTOR = (
     "blocked",
     "is_customer",
     "features",
+    "group",  # the contractor group's name (customer_group); quote it: AS "group"
 )
 
 # The contacts query: ``contractor_key`` and something to name the person by.

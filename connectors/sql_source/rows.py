@@ -191,6 +191,7 @@ def contractor(key: str, row: Row, people: tuple[Contact, ...]) -> SourceContrac
         owner_email=text(row.get("owner_email")),
         erp_blocked=flag(row.get("blocked")),
         contacts=people,
+        customer_group=text(row.get("group")),
     )
 
 

@@ -90,6 +90,7 @@ class GtContractor:
     price: int | None = None
     discount_id: int | None = None
     owner_id: int | None = None
+    group_id: int | None = None
     blocked: bool = False
     kind: int = KIND_CUSTOMER
     person: bool = False
@@ -149,6 +150,14 @@ class GtWriter:
             uz_Login=login or last_name.lower(),
             uz_Haslo="never-read-by-syncd",
         )
+
+    def add_group(self, name: str) -> int:
+        """Add a contractor group to ``sl_GrupaKh``; returns its ``grk_Id``."""
+        return self._insert("sl_GrupaKh", grk_Nazwa=name)
+
+    def set_group(self, kh_id: int, group_id: int | None) -> None:
+        """Move the contractor to another group (or none)."""
+        self.update_contractor(kh_id, kh_IdGrupa=group_id)
 
     def add_country(self, name: str, iso: str) -> int:
         """Add a country; returns its ``pa_Id``."""
@@ -276,7 +285,8 @@ class GtWriter:
 def _contractor_row(c: GtContractor) -> dict[str, Any]:
     return {
         "kh_Id": c.kh_id, "kh_Symbol": c.symbol, "kh_EMail": c.email, "kh_Cena": c.price,
-        "kh_IdRabat": c.discount_id, "kh_IdOpiekun": c.owner_id, "kh_Zablokowany": c.blocked,
+        "kh_IdRabat": c.discount_id, "kh_IdOpiekun": c.owner_id, "kh_IdGrupa": c.group_id,
+        "kh_Zablokowany": c.blocked,
         "kh_Rodzaj": c.kind, "kh_Osoba": c.person, "kh_Imie": c.first_name,
         "kh_Nazwisko": c.last_name, "kh_DataZmiany": None,
     }  # fmt: skip
@@ -346,6 +356,7 @@ class _Refs:
     discounts: dict[Decimal, int]
     people: dict[tuple[str, str, str | None], int]
     countries: dict[str, int]
+    groups: dict[str, int]
 
     @classmethod
     def load(cls, conn: sa.Connection, schema: str | None) -> _Refs:
@@ -355,6 +366,7 @@ class _Refs:
         while prices and prices[-1] is None:
             prices.pop()
         rabat, users, countries = t["sl_Rabat"], t["pd_Uzytkownik"], t["sl_Panstwo"]
+        groups = t["sl_GrupaKh"]
         return cls(
             prices=prices,
             discounts={
@@ -370,6 +382,7 @@ class _Refs:
             countries={
                 n: i for i, n in conn.execute(sa.select(countries.c.pa_Id, countries.c.pa_Nazwa))
             },
+            groups={n: i for i, n in conn.execute(sa.select(groups.c.grk_Id, groups.c.grk_Nazwa))},
         )
 
     def gt(self, writer: GtWriter, c: FakeContractor) -> GtContractor:
@@ -396,11 +409,16 @@ class _Refs:
                 iso = "PL" if c.country.strip().lower() == "polska" else None
                 self.countries[c.country] = writer.add_country(c.country, iso or "")
             country_id = self.countries[c.country]
+        group_id = None
+        if c.group is not None:
+            if c.group not in self.groups:
+                self.groups[c.group] = writer.add_group(c.group)
+            group_id = self.groups[c.group]
         return GtContractor(
             kh_id=c.key, symbol=c.symbol, name=c.name, email=c.email, nip=c.tax_id,
             phone=c.phone, street=c.street, house=c.house, flat=c.flat, postcode=c.postcode,
             city=c.city, country_id=country_id, price=price, discount_id=discount_id,
-            owner_id=owner_id, blocked=c.blocked,
+            owner_id=owner_id, group_id=group_id, blocked=c.blocked,
             kind=KIND_CUSTOMER if c.customer else KIND_SUPPLIER, features=c.features,
             contacts=[
                 GtContact(p.first_name, p.last_name, email=p.email, phone=p.phone,

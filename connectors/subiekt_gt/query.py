@@ -35,6 +35,7 @@ class GtTables:
         self.feature, self.kh_feature = t["sl_CechaKh"], t["kh_CechaKh"]
         self.discount, self.user, self.params = t["sl_Rabat"], t["pd_Uzytkownik"], t["tw_Parametr"]
         self.contact = t["kh_Pracownik"]
+        self.group = t["sl_GrupaKh"]
 
 
 def _norm(value: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
@@ -60,13 +61,15 @@ def in_scope(t: GtTables, feature: str) -> sa.ColumnElement[bool]:
 
 
 def main_query(t: GtTables, feature: str, ids: list[int] | None) -> sa.Select[*tuple[Any, ...]]:
-    """One row per in-scope contractor with its main address, discount and salesperson."""
-    k, a, p, r, u = t.kh, t.adr, t.country, t.discount, t.user
+    """One row per in-scope contractor with its main address, discount, salesperson and
+    group."""
+    k, a, p, r, u, g = t.kh, t.adr, t.country, t.discount, t.user, t.group
     joined = (
         k.outerjoin(a, (a.c.adr_IdObiektu == k.c.kh_Id) & (a.c.adr_TypAdresu == ADDRESS_MAIN))
         .outerjoin(p, p.c.pa_Id == a.c.adr_IdPanstwo)
         .outerjoin(r, r.c.rt_id == k.c.kh_IdRabat)
         .outerjoin(u, u.c.uz_Id == k.c.kh_IdOpiekun)
+        .outerjoin(g, g.c.grk_Id == k.c.kh_IdGrupa)
     )
     columns = [
         *k.c["kh_Id", "kh_Symbol", "kh_EMail", "kh_Cena", "kh_Zablokowany", "kh_Osoba"],
@@ -76,6 +79,7 @@ def main_query(t: GtTables, feature: str, ids: list[int] | None) -> sa.Select[*t
         *p.c["pa_Nazwa", "pa_KodPanstwaISO"],
         r.c.rt_Procent,
         *u.c["uz_Imie", "uz_Nazwisko", "uz_EMail"],
+        g.c.grk_Nazwa,
     ]
     query = sa.select(*columns).select_from(joined).where(in_scope(t, feature)).order_by(k.c.kh_Id)
     if ids is not None:
@@ -98,6 +102,19 @@ def contacts_query(t: GtTables, feature: str, ids: list[int] | None) -> sa.Selec
     if ids is not None:
         query = query.where(c.c.pk_IdKh.in_(ids))
     return query
+
+
+def directory_query(t: GtTables, feature: str) -> sa.Select[*tuple[Any, ...]]:
+    """Every contractor, in scope or not, with what a person searches by (main address)
+    and ``in_scope`` (1 or 0)."""
+    k, a = t.kh, t.adr
+    main = (a.c.adr_IdObiektu == k.c.kh_Id) & (a.c.adr_TypAdresu == ADDRESS_MAIN)
+    scope = sa.case((in_scope(t, feature), 1), else_=0).label("in_scope")
+    columns = [
+        *k.c["kh_Id", "kh_Symbol", "kh_EMail"],
+        *a.c["adr_NazwaPelna", "adr_Nazwa", "adr_NIP"],
+    ]
+    return sa.select(*columns, scope).select_from(k.outerjoin(a, main)).order_by(k.c.kh_Id)
 
 
 def count_query(t: GtTables, feature: str) -> sa.Select[int]:

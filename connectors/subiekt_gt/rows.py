@@ -95,4 +95,5 @@ def contractor(
         owner_email=text(row["uz_EMail"]),
         erp_blocked=bool(row["kh_Zablokowany"]),
         contacts=people,
+        customer_group=text(row["grk_Nazwa"]),
     )

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 import structlog
 
 from connectors._sql import make_engine, translate_errors
-from connectors._stream import read_merged
-from connectors.base import ContractorFacts, SourceCheck
+from connectors._stream import STREAM_BATCH, read_merged
+from connectors.base import ContractorFacts, DirectoryEntry, SourceCheck
 from connectors.subiekt_gt import query as q
 from connectors.subiekt_gt import rows
 from connectors.subiekt_gt.config import SubiektGtConfig
@@ -216,6 +216,23 @@ class SubiektGtSource:
                 ("kh_Rodzaj", f"{row.kh_Rodzaj} ({kinds.get(row.kh_Rodzaj, 'unknown')})"),
             ),
         )
+
+    def directory(self) -> Iterator[DirectoryEntry]:
+        """Every contractor GT has (suppliers and contractors without the feature too)."""
+        t = self._inspect()
+        streaming = {"stream_results": True, "yield_per": STREAM_BATCH}
+        with self._errors(), self._engine.connect() as conn:
+            statement = q.directory_query(t, self.feature)
+            result = conn.execution_options(**streaming).execute(statement)
+            for row in result:
+                yield DirectoryEntry(
+                    key=str(row.kh_Id),
+                    symbol=rows.text(row.kh_Symbol) or str(row.kh_Id),
+                    name=rows.text(row.adr_NazwaPelna) or rows.text(row.adr_Nazwa),
+                    email=rows.text(row.kh_EMail),
+                    tax_id=rows.text(row.adr_NIP),
+                    in_scope=bool(row.in_scope),
+                )
 
     def close(self) -> None:
         """Dispose of the engine when this source built it. Never raises."""

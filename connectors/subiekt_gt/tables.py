@@ -45,6 +45,7 @@ def gt_metadata(
         sa.Column("kh_Cena", sa.Integer),
         sa.Column("kh_IdRabat", sa.Integer, index=True),
         sa.Column("kh_IdOpiekun", sa.Integer, index=True),
+        sa.Column("kh_IdGrupa", sa.Integer, index=True),
         sa.Column("kh_Zablokowany", sa.Boolean, nullable=False, default=False),
         sa.Column("kh_Rodzaj", sa.Integer, nullable=False, default=KIND_CUSTOMER),
         sa.Column("kh_Osoba", sa.Boolean, nullable=False, default=False),
@@ -87,6 +88,11 @@ def gt_metadata(
         sa.Column("ck_Id", sa.Integer, primary_key=True),
         sa.Column("ck_IdKhnt", sa.Integer, nullable=False, index=True),
         sa.Column("ck_IdCecha", sa.Integer, nullable=False, index=True),
+    )  # fmt: skip
+    sa.Table(
+        "sl_GrupaKh", md,  # the contractor group dictionary (grupa kontrahentów)
+        sa.Column("grk_Id", sa.Integer, primary_key=True),
+        sa.Column("grk_Nazwa", s(50), nullable=False),
     )  # fmt: skip
     sa.Table(
         "sl_Rabat", md,

@@ -27,7 +27,8 @@ class NexoTables(Section):
     ``CechyPodmiotowPodmiot`` for contractors). Dictionary tables are keyed by ``Id``, as
     every nexo table is. A key that may be ``null`` means "this nexo does not keep it":
     ``discounts: null`` reads every discount as 0 %, ``contact_persons: null`` reads no
-    contact persons, ``blocked: null`` never blocks.
+    contact persons, ``blocked: null`` never blocks. ``groups`` alone defaults to null: an
+    upgrade must not start failing on a guessed table.
     """
 
     # The feature ("cecha") dictionary: Id + name; and which contractor carries which.
@@ -58,6 +59,13 @@ class NexoTables(Section):
     contact_primary: Text | None = "Podstawowy"
     # Podmioty's "blocked" flag (null: never blocked by the ERP).
     blocked: Text | None = "Zablokowany"
+    # The contractor group (customer_group): a dictionary (Id + name) and the Podmioty
+    # column holding a contractor's group Id. No public source names them, so groups are
+    # read only once named here, e.g. ``groups: GrupyPodmiotow`` and ``contractor_group:
+    # Grupa_Id`` (``doctor --discover`` lists candidates); null: no contractor has a group.
+    groups: Text | None = None
+    group_name: Text = "Nazwa"
+    contractor_group: Text = "Grupa_Id"
 
 
 class SubiektNexoConfig(SqlSourceSection):

@@ -38,6 +38,11 @@ COMPANY, PERSON = (2, 7), (1, 0)
 _USERS = uuid.UUID("3f0a6c1e-2d7b-4c55-9a43-5b0f6f1d2e10")  # namespace of the users' ids
 
 
+# The fake keeps contractor groups where the docs suggest naming them (``source.tables.groups``
+# defaults to null on a real nexo), so the contract suite reads them on every kind.
+SUGGESTED_GROUPS = "GrupyPodmiotow"
+
+
 class NexoFake:
     """``connectors.fake.FakeErp`` for Subiekt nexo; each call is its own transaction.
 
@@ -50,7 +55,7 @@ class NexoFake:
     ) -> None:
         self.url = url
         self.schema = schema
-        self.names = tables or NexoTables()
+        self.names = tables or NexoTables(groups=SUGGESTED_GROUPS)
         self.t = fake_tables(self.names, schema)
         self.engine = make_engine(url)
 
@@ -174,7 +179,7 @@ def _person(person: int, name: str | None) -> dict[str, Any]:
     return {
         "id": person, "symbol": None, "name": name, "tax_id": None, "phone": None,
         "is_contractor": False, "active": True, "kind": PERSON[0], "subkind": PERSON[1],
-        "price_level": None, "blocked": False,
+        "price_level": None, "blocked": False, "group": None,
     }  # fmt: skip
 
 
@@ -187,6 +192,7 @@ def _rows_of(
         "id": c.key, "symbol": c.symbol, "name": c.name, "tax_id": c.tax_id, "phone": c.phone,
         "is_contractor": c.customer, "active": True, "kind": kind, "subkind": subkind,
         "price_level": refs.level(conn, c.price_level), "blocked": c.blocked,
+        "group": refs.group(conn, c.group),
     })  # fmt: skip
     rows["address"].append({"id": c.key, "country": refs.country(conn, c.country)})
     rows["address_link"].append({"id": c.key, "contractor": c.key, "main": c.key})
@@ -231,7 +237,8 @@ class _Refs:
         self.email, self.phone = kinds[names.email_kind], kinds[names.phone_kind]
         self._named: dict[str, dict[str, int]] = {
             role: {name: i for i, name in conn.execute(sa.select(t[role].c.id, t[role].c.name))}
-            for role in ("feature", "price_level", "country")
+            for role in ("feature", "price_level", "country", "group")
+            if role in t
         }
         self._users = set(conn.execute(sa.select(t["user"].c.id)).scalars())
 
@@ -255,6 +262,10 @@ class _Refs:
 
     def country(self, conn: sa.Connection, name: str | None) -> int | None:
         return self._id(conn, "country", name)
+
+    def group(self, conn: sa.Connection, name: str | None) -> int | None:
+        """The group's Id, or None when this layout reads no groups (``groups: null``)."""
+        return self._id(conn, "group", name) if "group" in self._named else None
 
     def contact(self, owner: int, kind: int, value: str, *, primary: bool = True) -> dict[str, Any]:
         return {"owner": owner, "kind": kind, "value": value, "primary": primary}

@@ -107,6 +107,9 @@ def main_query(
     ]
     if "blocked" in p.c:
         columns.append(p.c.blocked.label("blocked"))
+    if t.group is not None:
+        joined = joined.outerjoin(t.group, t.group.c.id == p.c.group)
+        columns.append(t.group.c.name.label("customer_group"))
     if t.discount is not None:
         d = t.discount.alias()
         percent = sa.select(sa.func.max(d.c.percent)).where(d.c.contractor == p.c.id)
@@ -160,6 +163,24 @@ def features_of_query(t: NexoSchema, contractor_id: int) -> sa.Select[str]:
         .select_from(link.join(f, f.c.id == link.c.feature))
         .where(link.c.contractor == contractor_id)
         .order_by(f.c.name)
+    )
+
+
+def directory_query(
+    t: NexoSchema, feature: str, emails: Sequence[int]
+) -> sa.Select[*tuple[Any, ...]]:
+    """Every contractor (``Kontrahent = 1``), in scope or not, with what a person searches
+    by and ``in_scope`` (1 or 0). Other ``Podmioty`` rows are people (contact persons,
+    salespeople), not contractors."""
+    p = t.contractor
+    return (
+        sa.select(
+            *(p.c[k].label(k) for k in ("id", "symbol", "name", "tax_id")),
+            first_contact(t, p.c.id, emails).label("email"),
+            sa.case((in_scope(t, feature), 1), else_=0).label("in_scope"),
+        )
+        .where(p.c.is_contractor == sa.true())
+        .order_by(p.c.id)
     )
 
 

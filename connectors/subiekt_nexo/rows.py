@@ -96,6 +96,7 @@ def contractor(row: Row, people: tuple[Contact, ...]) -> SourceContractor:
         owner_email=text(row["owner_email"]),
         erp_blocked=flag(row.get("blocked")),
         contacts=people,
+        customer_group=text(row.get("customer_group")),
     )
 
 

@@ -26,8 +26,8 @@ import structlog
 
 from connectors._rows import flag, text
 from connectors._sql import is_connection_problem, make_engine, translate_errors
-from connectors._stream import read_merged
-from connectors.base import Candidate, ContractorFacts, SourceCheck
+from connectors._stream import STREAM_BATCH, read_merged
+from connectors.base import Candidate, ContractorFacts, DirectoryEntry, SourceCheck
 from connectors.subiekt_nexo import catalogue, rows
 from connectors.subiekt_nexo import query as q
 from connectors.subiekt_nexo.config import DEFAULT_SCHEMA, NexoTables, SubiektNexoConfig
@@ -205,6 +205,22 @@ class SubiektNexoSource:
                 ("Typ/Podtyp", kind),
             ),
         )
+
+    def directory(self) -> Iterator[DirectoryEntry]:
+        """Every contractor nexo has (``Kontrahent = 1``), whatever its feature or status."""
+        streaming = {"stream_results": True, "yield_per": STREAM_BATCH}
+        with self._errors(), self._engine.connect() as conn:
+            kinds = self._kinds(conn)
+            statement = q.directory_query(self.t, self.feature, kinds.email)
+            for row in conn.execution_options(**streaming).execute(statement).mappings():
+                yield DirectoryEntry(
+                    key=str(row["id"]),
+                    symbol=text(row["symbol"]) or str(row["id"]),
+                    name=text(row["name"]),
+                    email=text(row["email"]),
+                    tax_id=text(row["tax_id"]),
+                    in_scope=bool(row["in_scope"]),
+                )
 
     def discover(self) -> list[Candidate]:
         """Candidate tables and columns for each ``source.tables`` setting (catalogue only)."""

@@ -89,6 +89,13 @@ def mail_context(row: MailRow, binding: Binding) -> dict[str, Any]:
     return context
 
 
+def address_of(binding: Binding) -> str:
+    """Where an account's mail goes: its e-mail, which is the login unless
+    ``portal.login: symbol`` made the symbol the login."""
+    email = binding.fields.get("email")
+    return email if isinstance(email, str) and email else binding.login
+
+
 def _message_id(row: MailRow, sender: str) -> str:
     """A stable Message-ID, so that a mail sent twice (a crash in the duplicate window) is
     recognisably one mail; password mails get a fresh one because their content differs.
@@ -227,7 +234,7 @@ class Batch:
             renderer = self.renderer(row.language)
             message = renderer.render(
                 row.template,
-                binding.login,
+                address_of(binding),
                 context,
                 message_id=_message_id(row, renderer.sender),
             )
@@ -237,17 +244,17 @@ class Batch:
                 message["Return-Path"] = f"<{return_path(verp, row.id)}>"
             self._send(session, message)
         except PermanentMailError as error:
-            self._settle(row, "failed", f"{error.code} {error.text}", binding.login)
+            self._settle(row, "failed", f"{error.code} {error.text}", address_of(binding))
             return True
         except TemporaryMailError as error:
-            self._settle(row, "deferred", str(error), binding.login)
+            self._settle(row, "deferred", str(error), address_of(binding))
             if _server_trouble(error) or self._last_deferred:
                 self._stop(f"the mail server is unavailable: {error}")
                 return False
             self._last_deferred = True
             return True
         except MailTemplateError as error:
-            self._settle(row, "deferred", str(error), binding.login)
+            self._settle(row, "deferred", str(error), address_of(binding))
             self._stop(f"a mail template fails: {error}; run `syncd check-config`")
             return False
         except (ValueError, smtplib.SMTPException) as error:
@@ -258,7 +265,7 @@ class Batch:
             text = f"cannot be sent: {type(error).__name__}: {error}"
             if password:
                 text = text.replace(password, "***")
-            self._settle(row, "failed", text[:500], binding.login)
+            self._settle(row, "failed", text[:500], address_of(binding))
             return True
         self._last_deferred = False
         self._record_sent(row, binding)
@@ -285,7 +292,8 @@ class Batch:
         except UnavailableError:
             log.error("mail.sent_not_recorded", mail_id=row.id, contractor=row.key)
             raise
-        self.outcomes.append(MailOutcome(row.id, row.key, row.template, binding.login, "sent"))
+        to = address_of(binding)
+        self.outcomes.append(MailOutcome(row.id, row.key, row.template, to, "sent"))
         log.info("mail.sent", mail_id=row.id, template=row.template, contractor=row.key)
         if password_mail and binding.status == AccountStatus.PENDING:
             status = {"status": AccountStatus.ACTIVE.value}

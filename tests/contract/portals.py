@@ -65,6 +65,7 @@ def desired(key: str, **changes: Any) -> DesiredAccount:
         "contacts": (
             Contact("Anna Nowak", "anna@example.com", "600100200", "Zakupy", is_primary=True),
         ),
+        "customer_group": "Hurtownie",
     }
     values.update(changes)
     return DesiredAccount(**values)

@@ -49,6 +49,9 @@ class Clock:
         return self.now
 
 
+HEAD = "0002"  # the newest portal migration
+
+
 @pytest.fixture
 def clock() -> Clock:
     """The portal's clock, starting at T0."""
@@ -146,7 +149,7 @@ def test_ensure_ready_twice_creates_the_tables_once(portal: SqlPortal, db: sa.En
     )
     with db.connect() as conn:
         versions = conn.execute(sa.text("SELECT version_num FROM syncd_portal_version")).all()
-    assert versions == [("0001",)]
+    assert versions == [(HEAD,)]
 
 
 def test_migration_matches_the_schema_the_code_queries(portal: SqlPortal, db: sa.Engine) -> None:
@@ -518,12 +521,54 @@ def test_an_older_install_is_stamped_and_check_failures_are_record_errors(
 
     with db.connect() as conn:
         versions = conn.execute(sa.text("SELECT version_num FROM syncd_portal_version")).all()
-    assert versions == [("0001",)]
+    assert versions == [(HEAD,)]
     error = outcomes[0].error
     assert type(error) is RecordError
     assert "ck_b2b_account_phone" in str(error)
     assert "SECRET" not in str(error)
     assert outcomes[1].ok
+
+
+def test_an_install_at_the_first_revision_gains_the_customer_group_keeping_its_rows(
+    db_url: str, db: sa.Engine, clock: Clock
+) -> None:
+    """A portal migrated before customer_group existed is upgraded in place: its accounts
+    stay, with an empty group, and a group can then be written."""
+    from alembic import command
+    from alembic.config import Config
+
+    from connectors.sql_portal._migrate import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    with db.begin() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("b2b_account")}
+        assert "customer_group" not in columns
+        now = datetime(2026, 1, 1)
+        conn.execute(
+            sa.text(
+                "INSERT INTO b2b_account (login, contractor_key, status, discount, created_at, "
+                "updated_at) VALUES ('stary@example.com', 'K9', 'active', 0, :now, :now)"
+            ),
+            {"now": now},
+        )
+    portal = SqlPortal(db_url, clock=clock)
+    try:
+        portal.ensure_ready()
+        old = portal.find_by_logins(["stary@example.com"])["stary@example.com"]
+        assert old.fields["customer_group"] is None
+        update = UpdateAccount("K9", old.id, {"customer_group": "Hurtownie"})
+        assert portal.apply([update])[0].ok
+        again = portal.find_by_logins(["stary@example.com"])["stary@example.com"]
+        assert again.fields["customer_group"] == "Hurtownie"
+    finally:
+        portal.close()
+    with db.connect() as conn:
+        versions = conn.execute(sa.text("SELECT version_num FROM syncd_portal_version")).all()
+    assert versions == [(HEAD,)]
 
 
 @pytest.mark.parametrize(

@@ -297,7 +297,8 @@ def test_check_reports_a_missing_column_with_its_key_and_the_columns_there(
     assert result.problems == (
         "source.tables.blocked: column Podmioty.Blokada does not exist (the table has: Id, "
         "Sygnatura_PelnaSygnatura, NazwaSkrocona, NIP, Telefon, Kontrahent, Aktywny, Typ, "
-        "Podtyp, Podmiot_PoziomCen_Id, Zablokowany); set source.tables.blocked to one of them "
+        "Podtyp, Podmiot_PoziomCen_Id, Zablokowany, Grupa_Id); set source.tables.blocked to "
+        "one of them "
         "(run `syncd doctor --discover` to list candidate tables and their columns), or to "
         "null if this nexo keeps no such column",
         "source.tables.feature_link_contractor: column CechyPodmiotowPodmiot.Kontrahent_Id "
