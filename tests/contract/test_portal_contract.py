@@ -8,6 +8,7 @@ them (``stored_fields``), exactly as the full reconcile compares them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,24 @@ def test_update_one_field_changes_only_it(target: Built) -> None:
     account_id = _create(portal, account, "active")
     _ok(portal.apply([UpdateAccount("102", account_id, {"price_level": "Dystrybutor"})]))
     expected = {**account.fields(), "price_level": "Dystrybutor"}
+    assert _stored(portal, _find(portal, account.login).fields) == _stored(portal, expected)
+
+
+def test_contact_roles_read_back_and_change(target: Built) -> None:
+    """A contact person's roles (receives mail, represents) are stored and updated like
+    any other field, wherever the portal stores contacts."""
+    portal, account = target.portal, desired("103")
+    if "contacts" not in portal.stored_fields:
+        assert "contacts" not in _stored(portal, account.fields())
+        return
+    account_id = _create(portal, account, "active")
+    stored = _find(portal, account.login).fields["contacts"]
+    assert [(c["receives_mail"], c["represents"]) for c in stored] == [(True, False), (False, True)]
+    anna, piotr = account.contacts
+    swapped = (replace(anna, receives_mail=False), replace(piotr, receives_mail=True))
+    fields = {"contacts": [c.as_dict() for c in swapped]}
+    _ok(portal.apply([UpdateAccount("103", account_id, fields)]))
+    expected = {**account.fields(), **fields}
     assert _stored(portal, _find(portal, account.login).fields) == _stored(portal, expected)
 
 
