@@ -26,6 +26,8 @@ class FakeContact:
     phone: str | None = None
     position: str | None = None
     primary: bool = False
+    receives_mail: bool = False  # authorised to receive the company's mail
+    represents: bool = False  # authorised to represent the company
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class FakeContractor:
     customer: bool = True
     features: tuple[str, ...] = ()
     contacts: tuple[FakeContact, ...] = ()
+    billing_email: str | None = None  # where invoices go, where the kind keeps one
 
 
 class FakeErp(Protocol):

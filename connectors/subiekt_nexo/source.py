@@ -97,7 +97,10 @@ class SubiektNexoSource:
     def _kinds(self, conn: sa.Connection) -> rows.Kinds:
         n = self.t.names
         return rows.kinds(
-            conn.execute(q.kinds_query(self.t)).mappings(), n.email_kind, n.phone_kind
+            conn.execute(q.kinds_query(self.t)).mappings(),
+            n.email_kind,
+            n.phone_kind,
+            n.billing_email_kind,
         )
 
     def _kind_problems(self, kinds: rows.Kinds) -> list[str]:
@@ -105,8 +108,9 @@ class SubiektNexoSource:
         for key, name, ids in (
             ("email_kind", n.email_kind, kinds.email),
             ("phone_kind", n.phone_kind, kinds.phone),
+            ("billing_email_kind", n.billing_email_kind, kinds.billing),
         ):
-            if not ids:
+            if name is not None and not ids:
                 found.append(
                     f"source.tables.{key}: {self.t.contact_kind.name} has no kind named {name!r} "
                     f"(compared trimmed and case-insensitively); set source.tables.{key} to the "
@@ -166,7 +170,7 @@ class SubiektNexoSource:
             people_sql = q.contacts_query(self.t, self.feature, ids, kinds.email, kinds.phone)
         return read_merged(
             self._engine,
-            q.main_query(self.t, self.feature, ids, kinds.email),
+            q.main_query(self.t, self.feature, ids, kinds.email, kinds.billing),
             people_sql,
             lambda row, mine: rows.contractor(row, rows.contacts(mine)),
             main_id=lambda row: int(row["id"]),

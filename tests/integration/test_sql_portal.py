@@ -563,8 +563,15 @@ def test_a_0001_portal_gains_the_contact_role_columns_and_keeps_its_contacts(
         portal.ensure_ready()
         old = portal.find_by_logins(["old@example.com"])["old@example.com"]
         assert old.fields["contacts"] == [
-            {"name": "Ewa Stara", "email": None, "phone": None, "position": None,
-             "is_primary": True, "receives_mail": False, "represents": False}
+            {
+                "name": "Ewa Stara",
+                "email": None,
+                "phone": None,
+                "position": None,
+                "is_primary": True,
+                "receives_mail": False,
+                "represents": False,
+            }
         ]
         roles = [{**old.fields["contacts"][0], "receives_mail": True, "represents": True}]
         [outcome] = portal.apply([UpdateAccount("K9", old.id, {"contacts": roles})])

@@ -28,9 +28,7 @@ def upgrade() -> None:
         return
     with op.batch_alter_table("b2b_contact") as batch:
         for name in ROLES:
-            batch.add_column(
-                sa.Column(name, sa.Boolean, nullable=False, server_default=sa.false())
-            )
+            batch.add_column(sa.Column(name, sa.Boolean, nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
