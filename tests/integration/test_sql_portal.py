@@ -615,6 +615,24 @@ def test_an_unreachable_portal_is_unavailable_without_the_password(url: str) -> 
         portal.close()
 
 
+def test_tables_made_by_hand_from_the_current_spec_are_stamped_and_kept(
+    db_url: str, db: sa.Engine
+) -> None:
+    """Unversioned tables that already have the contact roles (made from spec section 5 as
+    it is now) pass every migration without error and keep their columns."""
+    metadata.create_all(db)
+    portal = SqlPortal(db_url)
+    try:
+        portal.ensure_ready()
+    finally:
+        portal.close()
+    with db.connect() as conn:
+        versions = conn.execute(sa.text("SELECT version_num FROM syncd_portal_version")).all()
+    assert versions == [(HEAD,)]
+    columns = {c["name"] for c in sa.inspect(db).get_columns("b2b_contact")}
+    assert set(CONTACT_ROLE_COLUMNS) <= columns
+
+
 def test_an_older_install_missing_a_table_says_what_is_missing(db_url: str, db: sa.Engine) -> None:
     """An unversioned install without b2b_contact is refused with a message naming it."""
     older = sa.MetaData()

@@ -23,11 +23,17 @@ ROLES = ("receives_mail", "represents")
 
 def upgrade() -> None:
     """Add the two role columns to ``b2b_contact``. A hand-made install without the table
-    is left for ``_migrate``'s column check to name what is missing."""
-    if not sa.inspect(op.get_bind()).has_table("b2b_contact"):
+    is left for ``_migrate``'s column check to name what is missing; one made from the
+    current spec (stamped at 0001 as an older install) may have them already."""
+    inspector = sa.inspect(op.get_bind())
+    if not inspector.has_table("b2b_contact"):
+        return
+    present = {c["name"] for c in inspector.get_columns("b2b_contact")}
+    missing = [name for name in ROLES if name not in present]
+    if not missing:
         return
     with op.batch_alter_table("b2b_contact") as batch:
-        for name in ROLES:
+        for name in missing:
             batch.add_column(sa.Column(name, sa.Boolean, nullable=False, server_default=sa.false()))
 
 
