@@ -26,6 +26,8 @@ class FakeContact:
     phone: str | None = None
     position: str | None = None
     primary: bool = False
+    receives_mail: bool = False  # authorised to receive the company's mail
+    represents: bool = False  # authorised to represent the company
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class FakeContractor:
     features: tuple[str, ...] = ()
     contacts: tuple[FakeContact, ...] = ()
     group: str | None = None  # the contractor group's NAME (customer_group)
+    billing_email: str | None = None  # where invoices go, where the kind keeps one
 
 
 class FakeErp(Protocol):

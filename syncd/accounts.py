@@ -21,12 +21,13 @@ from syncd.cycle import LEASE_TTL
 from syncd.directory import find_everywhere
 from syncd.errors import RecordError, UnknownContractor
 from syncd.lease import Lease
-from syncd.mail import MailerOptions, MailReport, address_of, deliver_due
+from syncd.mail import MailerOptions, MailReport, deliver_due
 from syncd.mail.bounces import bounce_hint, undeliverable
 from syncd.mail.render import PASSWORD_TEMPLATES
 from syncd.mail.transports import MailTransport
 from syncd.model import AccountStatus
 from syncd.passwords import check_typed_password
+from syncd.recipient import choose_recipient
 from syncd.store import AuditEntry, Binding, MailEntry
 from syncd.wiring import Services
 
@@ -97,7 +98,9 @@ class Support:
         store = self.services.store
         document = binding_json(binding)
         document["mail"] = [mail_json(m) for m in store.mails(key=binding.key, limit=20)]
-        document["undeliverable"] = undeliverable(store, [binding.key]).get(binding.key)
+        document["undeliverable"] = undeliverable(
+            store, [binding.key], chain=self.services.config.mail.recipient
+        ).get(binding.key)
         document["history"] = [audit_json(a) for a in store.audit_for(binding.key, limit=20)]
         return document
 
@@ -250,7 +253,7 @@ class Support:
         return MailEntry(
             key=binding.key,
             account_id=binding.account_id,
-            recipient=address_of(binding),
+            recipient=choose_recipient(config.mail.recipient, fields, login=binding.login).address,
             template=template,
             not_before=self.services.clock(),
             context=context,

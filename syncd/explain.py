@@ -19,7 +19,8 @@ from syncd.mail.bounces import undeliverable
 from syncd.mapping import map_contractor
 from syncd.model import Conflict, DesiredAccount
 from syncd.plan import PlanOptions, make_plan, resolve_creates
-from syncd.store import RecordFailure
+from syncd.recipient import choose_recipient
+from syncd.store import Binding, RecordFailure
 from syncd.wiring import Services, open_services
 
 
@@ -92,7 +93,9 @@ def collect(services: Services, ident: str) -> dict[str, Any]:
         }
         for m in store.mails(key=key)
     ]
-    document["undeliverable"] = undeliverable(store, [key]).get(key)
+    chain = services.config.mail.recipient
+    document["recipient"] = _recipient(chain, mapped, binding)
+    document["undeliverable"] = undeliverable(store, [key], chain=chain).get(key)
     return document
 
 
@@ -104,6 +107,18 @@ def _login_from(mapped: DesiredAccount, login_by: str) -> str:
             f"{mapped.email}, which other contractors may share"
         )
     return f"the e-mail {mapped.email} is the login and where mail goes (portal.login: email)"
+
+
+def _recipient(chain: Any, mapped: Any, binding: Binding | None) -> dict[str, Any] | None:
+    """Where mail goes and why: from the ERP row as it is now, else from the binding."""
+    if isinstance(mapped, DesiredAccount):
+        fields = {**mapped.fields(), **mapped.mail_fields()}
+        chosen = choose_recipient(chain, fields, login=mapped.login)
+    elif binding is not None:
+        chosen = choose_recipient(chain, binding.fields, login=binding.login)
+    else:
+        return None
+    return {"address": chosen.address, "source": chosen.source.value, "reason": chosen.reason}
 
 
 def _planned(
@@ -213,6 +228,8 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
         out.write(f"      {mail['template']:<14} to {mail['to']}  {mail['status']} {when}\n")
         if mail["last_error"]:
             out.write(f"          {mail['last_error']}\n")
+    if doc["recipient"]:
+        out.write(f"  {doc['recipient']['reason']}\n")
     if doc["undeliverable"]:
         out.write(f"  UNDELIVERABLE: {doc['undeliverable']['hint']}\n")
 

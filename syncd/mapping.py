@@ -131,7 +131,20 @@ def _contact(contact: Contact) -> Contact:
         phone=contact.phone,
         position=contact.position,
         is_primary=contact.is_primary,
+        receives_mail=contact.receives_mail,
+        represents=contact.represents,
     )
+
+
+def _billing_email(raw: str | None) -> tuple[str | None, str | None]:
+    """The billing e-mail (where ``mail.recipient: [billing, ...]`` sends), and a warning
+    when the ERP's field holds nothing valid: mail then goes to the next source."""
+    if not (raw or "").strip():
+        return None, None
+    address, _, problem = pick_login(raw)
+    if address is None:
+        return None, f"the billing e-mail {raw!r} is not valid ({problem}): mail goes elsewhere"
+    return address, None
 
 
 def map_contractor(
@@ -200,6 +213,9 @@ def map_contractor(
     if tax_warning:
         warnings.append(tax_warning)
     owner_email = (contractor.owner_email or "").strip().lower() or None
+    billing_email, billing_warning = _billing_email(contractor.billing_email)
+    if billing_warning:
+        warnings.append(billing_warning)
     return DesiredAccount(
         key=contractor.key,
         login=login,
@@ -216,6 +232,7 @@ def map_contractor(
         erp_blocked=contractor.erp_blocked,
         contacts=tuple(_contact(c) for c in contractor.contacts),
         customer_group=(contractor.customer_group or "").strip() or None,
+        billing_email=billing_email,
         warnings=tuple(warnings),
         source_fingerprint=source_fingerprint or contractor.raw_fingerprint(login_by),
     )

@@ -26,13 +26,20 @@ class AccountStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    """A contractor's contact person, as the portal's ``b2b_contact`` row holds it."""
+    """A contractor's contact person, as the portal's ``b2b_contact`` row holds it.
+
+    The roles are what a CRM asks of a person: ``receives_mail`` (authorised to receive the
+    company's mail; ``mail.recipient: [contact, ...]`` sends there) and ``represents``
+    (authorised to act for the company). Each source kind says where it reads them.
+    """
 
     name: str
     email: str | None = None
     phone: str | None = None
     position: str | None = None
     is_primary: bool = False
+    receives_mail: bool = False
+    represents: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +48,8 @@ class Contact:
             "phone": self.phone,
             "position": self.position,
             "is_primary": self.is_primary,
+            "receives_mail": self.receives_mail,
+            "represents": self.represents,
         }
 
 
@@ -66,6 +75,7 @@ class SourceContractor:
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
     customer_group: str | None = None  # the ERP's contractor group, by NAME
+    billing_email: str | None = None  # where invoices go, when the ERP has one (raw)
 
     def raw_fingerprint(self, login_by: str = "email") -> str:
         """A digest of the row exactly as read; equal digests map to equal accounts.
@@ -131,6 +141,9 @@ class DesiredAccount:
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
     customer_group: str | None = None
+    # Not a portal field: one of the places ``mail.recipient`` may send mail to. The
+    # binding keeps it (``mail_fields``) so that the mailer can choose at send time.
+    billing_email: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
     source_fingerprint: str | None = field(default=None, compare=False)
 
@@ -151,6 +164,10 @@ class DesiredAccount:
             "contacts": [c.as_dict() for c in self.contacts],
             "customer_group": self.customer_group,
         }
+
+    def mail_fields(self) -> dict[str, Any]:
+        """What the binding keeps besides the synced fields: where else mail may go."""
+        return {"billing_email": self.billing_email}
 
     def fingerprint(self) -> str:
         """A digest of everything that, if it changed, must be written to the portal."""

@@ -40,7 +40,11 @@ CONTACT_ATTRIBUTES: dict[str, str] = {
     "phone": "phone",
     "position": "position",
     "is_primary": "isPrimary",
+    "receives_mail": "receivesMail",  # authorised to receive the company's mail
+    "represents": "represents",  # authorised to represent the company
 }
+# The contact's roles: booleans, false when the server leaves them out.
+CONTACT_FLAGS: tuple[str, ...] = ("is_primary", "receives_mail", "represents")
 
 assert CORE_FIELDS | set(EXTENSION_ATTRIBUTES) == set(SYNCED_FIELDS), "a synced field has no home"
 
@@ -74,8 +78,12 @@ def extension_schema(urn: str, *, block_reason_attribute: str = "blockReason") -
         _attribute(block_reason_attribute, "string", "Why the account is blocked (shown at login).")
     )
     contact_parts = [
-        _attribute(sub, "boolean" if sub == "isPrimary" else "string", f"The contact's {sub}.")
-        for sub in CONTACT_ATTRIBUTES.values()
+        _attribute(
+            sub,
+            "boolean" if key in CONTACT_FLAGS else "string",
+            f"The contact's {sub}.",
+        )
+        for key, sub in CONTACT_ATTRIBUTES.items()
     ]
     contacts = _attribute("contacts", "complex", "The contractor's contact persons, in order.")
     contacts.update(multiValued=True, subAttributes=contact_parts)

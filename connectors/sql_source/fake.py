@@ -49,6 +49,7 @@ customers = sa.Table(
     sa.Column("salesperson_id", _I, sa.ForeignKey("salespeople.id"), index=True),
     sa.Column("blocked", _B, nullable=False), sa.Column("is_customer", _B, nullable=False),
     sa.Column("group_id", _I, sa.ForeignKey("customer_groups.id"), index=True),
+    sa.Column("invoice_email", _S(250)),
 )  # fmt: skip
 customer_features = sa.Table(
     "customer_features", metadata,
@@ -63,6 +64,8 @@ contacts = sa.Table(
     sa.Column("first_name", _S(60)), sa.Column("last_name", _S(60)),
     sa.Column("email", _S(250)), sa.Column("phone", _S(60)), sa.Column("job_title", _S(80)),
     sa.Column("is_main", _B, nullable=False),
+    sa.Column("gets_mail", _B, nullable=False, default=False),
+    sa.Column("may_sign", _B, nullable=False, default=False),
 )  # fmt: skip
 
 # The admin's SQL: constant text, every value bound as a :parameter.
@@ -86,7 +89,8 @@ SELECT
     s.last_name     AS owner_last_name,
     s.email         AS owner_email,
     g.name          AS "group",
-    c.blocked       AS blocked"""
+    c.blocked       AS blocked,
+    c.invoice_email AS billing_email"""
 _FROM = """
 FROM customers c
 LEFT JOIN price_levels p ON p.id = c.price_level_id
@@ -125,7 +129,9 @@ SELECT
     p.email         AS email,
     p.phone         AS phone,
     p.job_title     AS position,
-    p.is_main       AS is_primary
+    p.is_main       AS is_primary,
+    p.gets_mail     AS receives_mail,
+    p.may_sign      AS represents
 FROM contacts p
 """
 
@@ -216,7 +222,8 @@ class _Writer:
             batch[contacts] += [
                 {"customer_id": c.key, "first_name": p.first_name, "last_name": p.last_name,
                  "email": p.email, "phone": p.phone, "job_title": p.position,
-                 "is_main": p.primary}
+                 "is_main": p.primary, "gets_mail": p.receives_mail,
+                 "may_sign": p.represents}
                 for p in c.contacts
             ]  # fmt: skip
             count += 1
@@ -240,6 +247,7 @@ class _Writer:
             "discount_pct": c.discount or None,  # no discount is NULL, as in most ERPs
             "salesperson_id": self._salesperson(c.salesperson),
             "blocked": c.blocked, "is_customer": c.customer, "group_id": self._group(c.group),
+            "invoice_email": c.billing_email,
         }  # fmt: skip
 
     def _level(self, name: str | None) -> int | None:

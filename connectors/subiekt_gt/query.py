@@ -9,7 +9,7 @@ compile for SQL Server, SQLite, PostgreSQL and MariaDB. String functions are lim
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,14 +28,28 @@ class GtTables:
     """The GT tables the connector reads, from ``tables.gt_metadata`` (in ``schema``, GT's
     default ``dbo``), with only the optional contact columns this GT version has."""
 
-    def __init__(self, schema: str | None, contact_columns: Collection[str]) -> None:
-        md = gt_metadata(optional_contact_columns=contact_columns, schema=schema)
+    def __init__(
+        self,
+        schema: str | None,
+        contact_columns: Collection[str],
+        *,
+        roles: Mapping[str, str] | None = None,
+        billing: bool = False,
+    ) -> None:
+        self.roles = dict(roles or {})  # Contact role -> the kh_Pracownik column holding it
+        self.billing = billing  # whether this GT has adr_Email (the billing e-mail's home)
+        md = gt_metadata(
+            optional_contact_columns=contact_columns,
+            schema=schema,
+            contact_role_columns=self.roles.values(),
+        )
         t = {table.name: table for table in md.sorted_tables}
         self.kh, self.adr, self.country = t["kh__Kontrahent"], t["adr__Ewid"], t["sl_Panstwo"]
         self.feature, self.kh_feature = t["sl_CechaKh"], t["kh_CechaKh"]
         self.discount, self.user, self.params = t["sl_Rabat"], t["pd_Uzytkownik"], t["tw_Parametr"]
         self.contact = t["kh_Pracownik"]
         self.group = t["sl_GrupaKh"]
+        self.email = t["adr_Email"]
 
 
 def _norm(value: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
@@ -81,10 +95,25 @@ def main_query(t: GtTables, feature: str, ids: list[int] | None) -> sa.Select[*t
         *u.c["uz_Imie", "uz_Nazwisko", "uz_EMail"],
         g.c.grk_Nazwa,
     ]
+    if t.billing:
+        columns.append(billing_email(t).label("billing_email"))
     query = sa.select(*columns).select_from(joined).where(in_scope(t, feature)).order_by(k.c.kh_Id)
     if ids is not None:
         query = query.where(k.c.kh_Id.in_(ids))
     return query
+
+
+def billing_email(t: GtTables) -> sa.ScalarSelect[Any]:
+    """The billing e-mail: the first extra address of the main address in ``adr_Email``
+    (its primary one first, then the order of entry). Probed by ``am_IdAdres``'s index."""
+    e = t.email
+    return (
+        sa.select(e.c.am_Email)
+        .where(e.c.am_IdAdres == t.adr.c.adr_Id, e.c.am_Email.is_not(None))
+        .order_by(e.c.am_Podstawowy.desc(), e.c.am_Id)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def contacts_query(t: GtTables, feature: str, ids: list[int] | None) -> sa.Select[*tuple[Any, ...]]:

@@ -24,12 +24,17 @@ OPTIONAL_CONTACT_COLUMNS = ("pk_EMail", "pk_TelKomorka", "pk_Zablokowany")
 
 
 def gt_metadata(
-    *, optional_contact_columns: bool | Collection[str] = True, schema: str | None = None
+    *,
+    optional_contact_columns: bool | Collection[str] = True,
+    schema: str | None = None,
+    contact_role_columns: Collection[str] = (),
 ) -> sa.MetaData:
     """The GT tables syncd reads (plus ``adr_Email`` and ``tel__Ewid``), with GT's indexes.
 
     ``optional_contact_columns``: ``True`` for all of ``OPTIONAL_CONTACT_COLUMNS``, ``False``
-    for none (an older GT), or the names of those to include.
+    for none (an older GT), or the names of those to include. ``contact_role_columns``: bit
+    columns someone added to ``kh_Pracownik`` for the contact roles GT has no column for
+    (``source.contact_receives_mail`` / ``contact_represents``); GT's own ones are skipped.
     """
     if optional_contact_columns is True:
         optional_contact_columns = OPTIONAL_CONTACT_COLUMNS
@@ -132,6 +137,10 @@ def gt_metadata(
         sa.Column("pk_DataZmiany", sa.DateTime),
         *(c for c in optional if c.name in optional_contact_columns),
     )  # fmt: skip
+    contact = md.tables[f"{schema}.kh_Pracownik" if schema else "kh_Pracownik"]
+    for name in contact_role_columns:
+        if name not in contact.c:
+            contact.append_column(sa.Column(name, sa.Boolean, nullable=False, default=False))
     sa.Table(
         "adr_Email", md,
         sa.Column("am_Id", sa.Integer, primary_key=True),

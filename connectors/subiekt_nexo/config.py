@@ -50,11 +50,16 @@ class NexoTables(Section):
     contact_person_person: Text = "Osoba_Id"
     contact_person_position: Text | None = "Stanowisko"
     contact_person_primary: Text | None = "Podstawowy"
+    # The contact person's roles: bit columns of the same link table (null: nobody has it).
+    contact_person_receives_mail: Text | None = None
+    contact_person_represents: Text | None = None
     # The kinds of Kontakty rows (Id + name), looked up by name, never by number.
     contact_kinds: Text = "RodzajeKontaktu"
     contact_kind_name: Text = "Nazwa"
     email_kind: Text = "E-mail"
     phone_kind: Text = "Telefon"
+    # The kind of the contractor's billing e-mail, e.g. "E-mail do faktur" (null: none).
+    billing_email_kind: Text | None = None
     # Kontakty's "primary" flag: the first of several e-mails (null: the lowest Id wins).
     contact_primary: Text | None = "Podstawowy"
     # Podmioty's "blocked" flag (null: never blocked by the ERP).

@@ -159,6 +159,9 @@ def specs(n: NexoTables) -> list[Spec]:
             ),
             **_opt("position", n.contact_person_position, _S, "contact_person_position"),
             **_opt("primary", n.contact_person_primary, _B, "contact_person_primary"),
+            **_opt("receives_mail", n.contact_person_receives_mail, _B,
+                   "contact_person_receives_mail"),
+            **_opt("represents", n.contact_person_represents, _B, "contact_person_represents"),
         }))  # fmt: skip
     return found
 

@@ -51,7 +51,7 @@ from syncd.config import Config
 from syncd.cycle import LEASE_TTL
 from syncd.errors import ExitCode, MailTemplateError, UnavailableError
 from syncd.lease import Lease
-from syncd.mail._batch import Batch, MailOutcome, address_of
+from syncd.mail._batch import Batch, MailOutcome
 from syncd.mail.render import MailRenderer, validate_templates
 from syncd.mail.transports import MailTransport, RetryPolicy
 from syncd.wiring import Services, make_transport
@@ -61,7 +61,6 @@ __all__ = [
     "MailOutcome",
     "MailReport",
     "MailerOptions",
-    "address_of",
     "check_templates",
     "deliver_due",
     "mail_after_sync",

@@ -33,6 +33,7 @@ from syncd.mail.render import PASSWORD_TEMPLATES, MailRenderer
 from syncd.mail.transports import MailSession, MailTransport, RetryPolicy, send_with_retry
 from syncd.model import AccountStatus
 from syncd.passwords import generate_password
+from syncd.recipient import choose_recipient
 from syncd.store import AuditEntry, Binding, MailRow
 from syncd.wiring import Services
 
@@ -87,13 +88,6 @@ def mail_context(row: MailRow, binding: Binding) -> dict[str, Any]:
     if context.get("portal_url") is None:
         context.pop("portal_url", None)  # let the renderer use mail.portal_url
     return context
-
-
-def address_of(binding: Binding) -> str:
-    """Where an account's mail goes: its e-mail, which is the login unless
-    ``portal.login: symbol`` made the symbol the login."""
-    email = binding.fields.get("email")
-    return email if isinstance(email, str) and email else binding.login
 
 
 def _message_id(row: MailRow, sender: str) -> str:
@@ -228,13 +222,16 @@ class Batch:
     ) -> bool:
         """Render and send one mail; False when the rest of the batch must wait."""
         context = mail_context(row, binding)
+        # Chosen now, not at enqueueing: a mail that waited goes where the ERP says today.
+        chain = self.services.config.mail.recipient
+        to = choose_recipient(chain, binding.fields, login=binding.login).address
         if password is not None:
             context["password"] = password
         try:
             renderer = self.renderer(row.language)
             message = renderer.render(
                 row.template,
-                address_of(binding),
+                to,
                 context,
                 message_id=_message_id(row, renderer.sender),
             )
@@ -244,17 +241,17 @@ class Batch:
                 message["Return-Path"] = f"<{return_path(verp, row.id)}>"
             self._send(session, message)
         except PermanentMailError as error:
-            self._settle(row, "failed", f"{error.code} {error.text}", address_of(binding))
+            self._settle(row, "failed", f"{error.code} {error.text}", to)
             return True
         except TemporaryMailError as error:
-            self._settle(row, "deferred", str(error), address_of(binding))
+            self._settle(row, "deferred", str(error), to)
             if _server_trouble(error) or self._last_deferred:
                 self._stop(f"the mail server is unavailable: {error}")
                 return False
             self._last_deferred = True
             return True
         except MailTemplateError as error:
-            self._settle(row, "deferred", str(error), address_of(binding))
+            self._settle(row, "deferred", str(error), to)
             self._stop(f"a mail template fails: {error}; run `syncd check-config`")
             return False
         except (ValueError, smtplib.SMTPException) as error:
@@ -265,10 +262,10 @@ class Batch:
             text = f"cannot be sent: {type(error).__name__}: {error}"
             if password:
                 text = text.replace(password, "***")
-            self._settle(row, "failed", text[:500], address_of(binding))
+            self._settle(row, "failed", text[:500], to)
             return True
         self._last_deferred = False
-        self._record_sent(row, binding)
+        self._record_sent(row, binding, to)
         return True
 
     def _send(self, session: MailSession, message: EmailMessage) -> None:
@@ -282,17 +279,18 @@ class Batch:
             stop_event=self.stop_event,
         )
 
-    def _record_sent(self, row: MailRow, binding: Binding) -> None:
-        """The duplicate window closes here: one commit, right after the server's answer."""
+    def _record_sent(self, row: MailRow, binding: Binding, to: str) -> None:
+        """The duplicate window closes here: one commit, right after the server's answer.
+        The row keeps the address it went to, which a bounce must name."""
         password_mail = row.template in PASSWORD_TEMPLATES
-        detail = {"mail_id": row.id, "template": row.template}
+        detail = {"mail_id": row.id, "template": row.template, "to": to}
         entry = AuditEntry(row.key, binding.login, "mail_sent", "ok", detail, self.actor)
+        activate = row.key if password_mail else None
         try:
-            self.store.record_sent(row.id, activate=row.key if password_mail else None, entry=entry)
+            self.store.record_sent(row.id, activate=activate, entry=entry, recipient=to)
         except UnavailableError:
             log.error("mail.sent_not_recorded", mail_id=row.id, contractor=row.key)
             raise
-        to = address_of(binding)
         self.outcomes.append(MailOutcome(row.id, row.key, row.template, to, "sent"))
         log.info("mail.sent", mail_id=row.id, template=row.template, contractor=row.key)
         if password_mail and binding.status == AccountStatus.PENDING:

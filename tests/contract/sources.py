@@ -34,10 +34,11 @@ CONTRACTORS = (
         group="Hurtownie",
         contacts=(
             FakeContact("Zofia", "Łęcka", email="Z.Lecka@zuraw.pl", phone="601 000 001",
-                        position="Zaopatrzenie"),
-            FakeContact("Adam", "Ąbel", phone="602 000 002", primary=True),
+                        position="Zaopatrzenie", receives_mail=True),
+            FakeContact("Adam", "Ąbel", phone="602 000 002", primary=True, represents=True),
             FakeContact(None, None, email="faktury@zuraw.pl"),
         ),
+        billing_email="Ksiegowosc@Zuraw.pl",
     ),
     FakeContractor(
         2, "K002", "Krakbud S.A.", email="biuro@krakbud.pl", tax_id="6762461659",
@@ -87,9 +88,18 @@ def expected(c: FakeContractor) -> SourceContractor:
         erp_blocked=c.blocked,
         customer_group=c.group,
         contacts=tuple(
-            Contact(_name(p), text(p.email), text(p.phone), text(p.position), p.primary)
+            Contact(
+                _name(p),
+                text(p.email),
+                text(p.phone),
+                text(p.position),
+                p.primary,
+                receives_mail=p.receives_mail,
+                represents=p.represents,
+            )
             for p, _ in people
         ),
+        billing_email=text(c.billing_email),
     )
 
 

@@ -8,6 +8,7 @@ them (``stored_fields``), exactly as the full reconcile compares them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,24 @@ def test_accounts_may_share_an_email_when_their_logins_differ(target: Built) -> 
     assert sorted(found) == ["S-118", "S-119"]
     if "email" in portal.stored_fields:
         assert {a.fields["email"] for a in found.values()} == {"wspolny@example.com"}
+
+
+def test_contact_roles_read_back_and_change(target: Built) -> None:
+    """A contact person's roles (receives mail, represents) are stored and updated like
+    any other field, wherever the portal stores contacts."""
+    portal, account = target.portal, desired("103")
+    if "contacts" not in portal.stored_fields:
+        assert "contacts" not in _stored(portal, account.fields())
+        return
+    account_id = _create(portal, account, "active")
+    stored = _find(portal, account.login).fields["contacts"]
+    assert [(c["receives_mail"], c["represents"]) for c in stored] == [(True, False), (False, True)]
+    anna, piotr = account.contacts
+    swapped = (replace(anna, receives_mail=False), replace(piotr, receives_mail=True))
+    fields = {"contacts": [c.as_dict() for c in swapped]}
+    _ok(portal.apply([UpdateAccount("103", account_id, fields)]))
+    expected = {**account.fields(), **fields}
+    assert _stored(portal, _find(portal, account.login).fields) == _stored(portal, expected)
 
 
 def test_block_deactivate_reactivate(target: Built) -> None:

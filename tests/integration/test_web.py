@@ -163,11 +163,13 @@ def test_directory_finds_like_accounts_find(site: Site) -> None:
 
 
 def test_card_shows_what_explain_knows(site: Site) -> None:
-    """ERP facts, scope, mapped fields, account, history and mail; a conflict's reason."""
+    """ERP facts, scope, mapped fields, account, history and mail (with where it goes and
+    why); a conflict's reason."""
     visitor = site.visitor(SUPPORT)
     page = visitor.get(f"/contractors/{ZURAW_KEY}").text
     for text in ("HURT-ZUR", "zamowienia@zuraw.com.pl", "Agnieszka Zielińska", "activation"):
         assert text in page
+    assert "mail goes to zamowienia@zuraw.com.pl: it is the contractor&#39;s main e-mail" in page
     assert 'action="/contractors/101/block"' in page
     conflict = visitor.get("/contractors/107").text
     assert "shares e-mail info@tekstylia-lodz.pl" in conflict

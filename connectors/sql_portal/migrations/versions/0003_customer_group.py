@@ -1,7 +1,7 @@
 """Add ``b2b_account.customer_group``: the ERP's contractor group, by name (issue 11, item 6).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01
 
 Nullable and without a default, so adding it is a metadata-only change on every backend
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
