@@ -60,6 +60,20 @@ class ContractorFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """One contractor as ``accounts find`` searches the whole ERP, in scope or not: only
+    what a person searches by and the scope decision, so that streaming every contractor
+    stays cheap (no contacts, no salesperson, no discount)."""
+
+    key: str
+    symbol: str
+    name: str | None
+    email: str | None
+    tax_id: str | None
+    in_scope: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """One table (and its likely columns) that ``doctor --discover`` offers for a setting."""
 
@@ -92,6 +106,13 @@ class Source(Protocol):
 
         ``ident`` is the contractor id or its symbol; None when the ERP has no such
         contractor. Raises ``SourceUnavailable``.
+        """
+
+    def directory(self) -> Iterator[DirectoryEntry]:
+        """Stream every contractor the ERP has, in scope or not, in one statement, ordered by
+        key (what ``accounts find`` searches: one cheap read of the whole ERP).
+
+        Raises ``SourceUnavailable``, possibly after some entries were yielded.
         """
 
     def close(self) -> None:

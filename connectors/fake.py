@@ -26,6 +26,8 @@ class FakeContact:
     phone: str | None = None
     position: str | None = None
     primary: bool = False
+    receives_mail: bool = False  # authorised to receive the company's mail
+    represents: bool = False  # authorised to represent the company
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class FakeContractor:
     numbering or dictionary); ``discount`` a percentage; ``features`` the feature names
     exactly as typed in the ERP (``" B2B "`` stays so); ``customer`` False makes it a
     supplier only. ``country`` is a name ("Niemcy"); Poland is not shown in addresses.
+    ``group`` is the contractor group's name, each fake keeping its own dictionary.
     """
 
     key: int
@@ -66,6 +69,8 @@ class FakeContractor:
     customer: bool = True
     features: tuple[str, ...] = ()
     contacts: tuple[FakeContact, ...] = ()
+    group: str | None = None  # the contractor group's NAME (customer_group)
+    billing_email: str | None = None  # where invoices go, where the kind keeps one
 
 
 class FakeErp(Protocol):

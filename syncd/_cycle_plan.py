@@ -45,6 +45,7 @@ def map_changed(
     *,
     full: bool,
     limits: PortalLimits | None = None,
+    login_by: str = "email",
 ) -> Iterator[Mapped]:
     """Map the contractors whose raw ERP row differs from the one their binding was applied
     from; the others become ``Unchanged`` without being validated again (most of a quiet
@@ -52,7 +53,7 @@ def map_changed(
     ``limits`` (``portal_limits``) turn a value the portal cannot hold into a conflict."""
     for contractor in contractors:
         binding = bindings.get(contractor.key)
-        raw = contractor.raw_fingerprint()
+        raw = contractor.raw_fingerprint(login_by)
         if (
             not full
             and binding is not None
@@ -61,7 +62,7 @@ def map_changed(
         ):
             yield Unchanged(contractor.key, binding.login, contractor.symbol, contractor.name)
         else:
-            mapped = map_contractor(contractor, source_fingerprint=raw)
+            mapped = map_contractor(contractor, source_fingerprint=raw, login_by=login_by)
             if limits is not None and isinstance(mapped, DesiredAccount):
                 mapped = within_limits(mapped, limits)
             yield mapped
@@ -137,7 +138,10 @@ def plan_cycle(
     if request.full:
         portal_listing = {account.id: account for account in services.portal.accounts()}
     seen: set[str] = set()
-    mapped = map_changed(services.source.contractors(), bindings, full=request.full, limits=limits)
+    login_by = config.portal.login.value
+    mapped = map_changed(
+        services.source.contractors(), bindings, full=request.full, limits=limits, login_by=login_by
+    )
     stream = _watch(_heartbeat(mapped, beat, counted), planned, seen)
     plan = make_plan(stream, bindings, options, portal_listing)
     planned.settled.update(k for k in failing if k not in seen and k not in bindings)

@@ -12,6 +12,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from syncd._plan_items import Plan
+from syncd.mapping import login_key
 from syncd.model import Conflict, ConflictKind, DesiredAccount
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ class Claims:
     more: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
 
     def same(self, login: str) -> str:
-        return self.fold(login) if self.fold is not None else login
+        """The login as the portal compares it: folded (``fold``), else ignoring case."""
+        return self.fold(login) if self.fold is not None else login_key(login)
 
     def add(self, login: str, key: str, symbol: str, name: str) -> None:
         claim = (key, symbol, name)
@@ -97,6 +99,8 @@ def _login_conflict(
     same = claims.same(login)
     owner = owner_of.get(same)
     claimants = claims.more.get(same)
+    # With portal.login: symbol the login is the symbol, and it is the symbol to fix.
+    what = "e-mail" if login == desired.email else "symbol"
     if owner is not None and owner != key:
         owner_claims = owner in {c[0] for c in claimants or []}
         moves_away = (
@@ -105,9 +109,9 @@ def _login_conflict(
         if owner_claims or not moves_away:
             symbol = bindings[owner].fields.get("symbol") or owner
             reason = (
-                f"contractor {key} ({desired.symbol}, {desired.name}) has e-mail {login}, "
+                f"contractor {key} ({desired.symbol}, {desired.name}) has {what} {login}, "
                 f"which is already the login of contractor {owner} ({symbol}): give each "
-                f"contractor its own e-mail in the ERP{_folded(claims)}"
+                f"contractor its own {what} in the ERP{_folded(claims)}"
             )
             return Conflict(
                 key, desired.symbol, desired.name, login, ConflictKind.LOGIN_TAKEN, reason
@@ -115,13 +119,12 @@ def _login_conflict(
     if claimants and owner != key:
         others = ", ".join(f"{k} ({s})" for k, s, _ in claimants if k != key)
         reason = (
-            f"contractor {key} ({desired.symbol}, {desired.name}) shares e-mail {login} "
+            f"contractor {key} ({desired.symbol}, {desired.name}) shares {what} {login} "
             f"with contractor {others}: a login must be unique, so none of them gets an "
-            f"account until each has its own e-mail in the ERP{_folded(claims)}"
+            f"account until each has its own {what} in the ERP{_folded(claims)}"
         )
-        return Conflict(
-            key, desired.symbol, desired.name, login, ConflictKind.DUPLICATE_EMAIL, reason
-        )
+        kind = ConflictKind.DUPLICATE_EMAIL if what == "e-mail" else ConflictKind.DUPLICATE_SYMBOL
+        return Conflict(key, desired.symbol, desired.name, login, kind, reason)
     return None
 
 

@@ -16,8 +16,10 @@ from typing import Any
 from connectors.base import CreateAccount, DeleteAccount, PortalOp, UpdateAccount
 from syncd._plan_items import Adopt, Block, Create, Plan, Remove, Unblock, Update
 from syncd.backoff import BackoffPolicy
+from syncd.config import MailRecipient
 from syncd.model import AccountStatus, DesiredAccount
 from syncd.plan import record_fingerprint
+from syncd.recipient import choose_recipient
 from syncd.store import Binding
 
 ItemRef = tuple[str, str]  # (plan list name, contractor key)
@@ -36,7 +38,8 @@ class Step:
     delete_binding: bool = False
     cancel_mail: bool = False
     audits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    mails: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # template, to
+    # template, to (the e-mail: with portal.login: symbol it is not the login)
+    mails: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     fingerprint: str | None = None  # the ERP row's digest, remembered if the write fails
     # Drift the light cycle repairs at once: an update whose account is gone from the
     # portal (deleted by hand) becomes this create; a deactivation of one is simply done.
@@ -56,6 +59,7 @@ class ApplySettings:
     erp_block_reason: str = "Konto zablokowane w systemie ERP"
     batch_size: int = 500
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    mail_recipient: tuple[MailRecipient, ...] = (MailRecipient.EMAIL,)
 
 
 def _binding(
@@ -73,7 +77,9 @@ def _binding(
         account_id=account_id,
         login=desired.login,
         fingerprint=desired.fingerprint(),
-        fields_json=json.dumps(desired.fields(), ensure_ascii=False, sort_keys=True),
+        fields_json=json.dumps(
+            {**desired.fields(), **desired.mail_fields()}, ensure_ascii=False, sort_keys=True
+        ),
         status=status,
         erp_blocked=desired.erp_blocked if erp_blocked is None else erp_blocked,
         support_block_reason=support,
@@ -81,6 +87,12 @@ def _binding(
         activated=activated,
         source_fingerprint=desired.source_fingerprint,
     )
+
+
+def _to(desired: DesiredAccount, settings: ApplySettings) -> str:
+    """The address the outbox row names; the mailer chooses again at send time."""
+    fields = {**desired.fields(), **desired.mail_fields()}
+    return choose_recipient(settings.mail_recipient, fields, login=desired.login).address
 
 
 def _mail_context(desired: DesiredAccount, settings: ApplySettings) -> dict[str, Any]:
@@ -135,7 +147,9 @@ class StepBuilder:
             # cancel it, so the new account gets exactly one activation mail.
             step.cancel_mail = True
         if not blocked:
-            step.mails.append(("activation", d.login, _mail_context(d, self.settings)))
+            step.mails.append(
+                ("activation", _to(d, self.settings), _mail_context(d, self.settings))
+            )
 
     def adopt(self, item: Adopt) -> None:
         d = item.desired
@@ -150,7 +164,9 @@ class StepBuilder:
         step.audits.append((action, {"account_id": item.account_id, "changes": item.changes}))
         if item.own and status == AccountStatus.PENDING:
             # The crash that lost the bookkeeping also lost the activation mail: enqueue it.
-            step.mails.append(("activation", d.login, _mail_context(d, self.settings)))
+            step.mails.append(
+                ("activation", _to(d, self.settings), _mail_context(d, self.settings))
+            )
 
     def update(self, item: Update, *, quiet: bool = False) -> None:
         d = item.desired
@@ -175,13 +191,13 @@ class StepBuilder:
         step.audits.append(("update", {"changes": item.changes}))
         if "login" in item.changes:
             context = {**_mail_context(d, self.settings), "old_login": item.changes["login"]["old"]}
-            step.mails.append(("login_changed", d.login, context))
+            step.mails.append(("login_changed", _to(d, self.settings), context))
         if item.reactivate:
             step.audits.append(("reactivate", {"status": item.status}))
             # A pending account never got its password and leaving cancelled its activation
             # mail, so it comes back with a new activation mail, not a "welcome back".
             template = "activation" if item.status == AccountStatus.PENDING else "reactivated"
-            step.mails.append((template, d.login, _mail_context(d, self.settings)))
+            step.mails.append((template, _to(d, self.settings), _mail_context(d, self.settings)))
 
     def block(self, item: Block | Unblock) -> None:
         d = item.desired
@@ -209,7 +225,7 @@ class StepBuilder:
             context = _mail_context(d, self.settings)
             if isinstance(item, Block):
                 context["reason"] = item.reason
-            step.mails.append((template, d.login, context))
+            step.mails.append((template, _to(d, self.settings), context))
         else:
             status = previous.status
         step.binding = lambda account_id: _binding(

@@ -27,6 +27,7 @@ from syncd.mail.render import PASSWORD_TEMPLATES
 from syncd.mail.transports import MailTransport
 from syncd.model import AccountStatus
 from syncd.passwords import check_typed_password
+from syncd.recipient import choose_recipient
 from syncd.store import AuditEntry, Binding, MailEntry
 from syncd.wiring import Services
 
@@ -67,7 +68,9 @@ class Support:
         store = self.services.store
         try:
             key, _ = lookup.resolve(ident, source=None, store=store)
-        except UnknownContractor:
+        except UnknownContractor as error:
+            if error.shared_by:  # an e-mail several accounts share: say so, not "none"
+                raise RecordError(ident, str(error)) from None
             key = None
         found = store.binding(key) if key is not None else None
         if found is None:
@@ -95,7 +98,9 @@ class Support:
         store = self.services.store
         document = binding_json(binding)
         document["mail"] = [mail_json(m) for m in store.mails(key=binding.key, limit=20)]
-        document["undeliverable"] = undeliverable(store, [binding.key]).get(binding.key)
+        document["undeliverable"] = undeliverable(
+            store, [binding.key], chain=self.services.config.mail.recipient
+        ).get(binding.key)
         document["history"] = [audit_json(a) for a in store.audit_for(binding.key, limit=20)]
         return document
 
@@ -248,7 +253,7 @@ class Support:
         return MailEntry(
             key=binding.key,
             account_id=binding.account_id,
-            recipient=binding.login,
+            recipient=choose_recipient(config.mail.recipient, fields, login=binding.login).address,
             template=template,
             not_before=self.services.clock(),
             context=context,

@@ -162,6 +162,7 @@ def _settings(services: Services, request: CycleRequest, run_id: str) -> ApplySe
         portal_url=str(config.mail.portal_url) if config.mail.portal_url else None,
         erp_block_reason=config.source.erp_block_reason,
         backoff=BackoffPolicy(quarantine_after=config.safety.quarantine_after),
+        mail_recipient=config.mail.recipient,
     )
 
 

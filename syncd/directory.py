@@ -2,17 +2,19 @@
 
 Support searches by what the customer says (a name, a NIP, an e-mail, a symbol) and must
 learn in one step both "this is the account" and "this one has none, because ...". The
-accounts come from the bindings; in-scope contractors without an account from one streamed
-read of the ERP (``Source.contractors``), with the reason from the state store (a conflict,
-a portal refusal, or simply not created yet); an out-of-scope contractor only for a query
-that is its exact id or symbol (``Source.describe``), because the ERP says why per row only.
-When the ERP cannot be read, the state store's conflicts and refusals are still searched
-and ``erp_error`` says what is missing.
+accounts come from the bindings; the contractors without one from one streamed read of
+every contractor in the ERP (``Source.directory``: symbol, name, e-mail, NIP and the scope
+decision, nothing else): one in scope with the reason from the state store (a conflict, a
+portal refusal, or simply not created yet), one out of scope with the ERP's own reason
+(``Source.describe``, one query each, because the ERP says why per contractor only: the
+first ``OUT_OF_SCOPE_SHOWN`` matches, the rest counted), and a query that is an exact id
+the same way. When the ERP cannot be read, the state store's conflicts and
+refusals are still searched and ``erp_error`` says what is missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from syncd._search import Query
@@ -28,6 +30,8 @@ CONFLICT, QUARANTINED, RETRYING, NOT_YET, OUT_OF_SCOPE = (
     "not_created_yet",
     "out_of_scope",
 )
+# Out-of-scope matches described (one ERP query each); more are counted, not described.
+OUT_OF_SCOPE_SHOWN = 20
 
 
 def find_everywhere(
@@ -56,8 +60,10 @@ def find_everywhere(
             fields: dict[str, Any] = {"symbol": row.symbol, "name": row.name}
             add(fields, row.login or "", _without(row.key, fields, row.login, *_conflict(row)))
     erp_error = None
+    more = 0
     try:
-        erp_keys = _search_erp(services, add, bindings, conflicts, failures)
+        skip = bindings.keys() | conflicts.keys()
+        erp_keys, more = _search_erp(services, compiled, add, skip, failures)
     except UnavailableError as error:
         erp_error = (
             f"the ERP could not be read ({error}): contractors without an account are listed "
@@ -73,38 +79,56 @@ def find_everywhere(
     hits.sort(key=lambda hit: hit[0])
     results = [entry for _, entry in hits]
     if erp_error is None and not any(entry["exact"] for entry in results):
-        results[:0] = _out_of_scope(services, query, erp_keys | set(bindings), erp_error)
+        listed = {entry["key"] for entry in results}
+        results[:0] = _out_of_scope(services, query, erp_keys | set(bindings) | listed, erp_error)
     return {
         "query": query,
         "results": results,
         "accounts": [entry for entry in results if entry["account"]],
         "erp_error": erp_error,
+        "more_out_of_scope": more,
     }
 
 
 def _search_erp(
     services: Services,
+    compiled: Query,
     add: Callable[[dict[str, Any], str, dict[str, Any]], None],
-    bindings: dict[str, Binding],
-    conflicts: dict[str, ConflictRow],
+    skip: Collection[str],
     failures: dict[str, RecordFailure],
-) -> set[str]:
-    """Search the in-scope contractors without an account (one streamed read); their keys."""
-    keys: set[str] = set()
-    for contractor in services.source.contractors():
-        keys.add(contractor.key)
-        if contractor.key in bindings or contractor.key in conflicts:
+) -> tuple[set[str], int]:
+    """Search every contractor of the ERP without an account (one streamed read of
+    ``Source.directory``; ``skip``: those already listed). One in scope says why from
+    syncd's records; the first ``OUT_OF_SCOPE_SHOWN`` out of scope say the ERP's reason.
+    Returns the in-scope keys and how many more out-of-scope contractors matched."""
+    in_scope: set[str] = set()
+    outside: list[tuple[str, dict[str, Any]]] = []
+    for entry in services.source.directory():
+        if entry.in_scope:
+            in_scope.add(entry.key)
+        if entry.key in skip:
             continue
         fields = {
-            "symbol": contractor.symbol,
-            "name": contractor.name,
-            "email": contractor.email_raw,
-            "tax_id": contractor.tax_id,
+            "symbol": entry.symbol,
+            "name": entry.name,
+            "email": entry.email,
+            "tax_id": entry.tax_id,
         }
-        failure = failures.get(contractor.key)
-        why = _refused(failure) if failure else (NOT_YET, _not_yet(contractor.key))
-        add(fields, "", _without(contractor.key, fields, None, *why))
-    return keys
+        if not compiled.matches(fields, ""):
+            continue
+        if entry.in_scope:
+            failure = failures.get(entry.key)
+            why = _refused(failure) if failure else (NOT_YET, _not_yet(entry.key))
+            add(fields, "", _without(entry.key, fields, None, *why))
+        else:
+            outside.append((entry.key, fields))
+    outside.sort(key=lambda item: compiled.rank(item[1], ""))
+    for key, fields in outside[:OUT_OF_SCOPE_SHOWN]:
+        facts = services.source.describe(key)
+        if facts is None or facts.in_scope:
+            continue  # deleted, or entered scope, since the read: the next search says
+        add(fields, "", _without(key, fields, None, OUT_OF_SCOPE, f"out of scope: {facts.scope}"))
+    return in_scope, max(0, len(outside) - OUT_OF_SCOPE_SHOWN)
 
 
 def _not_yet(key: str) -> str:

@@ -93,12 +93,19 @@ class UnknownContractor(SyncdError):
 
     exit_code = ExitCode.CONFIG  # bad input on the command line, as argparse exits 2
 
-    def __init__(self, ident: str) -> None:
+    def __init__(self, ident: str, *, shared_by: tuple[str, ...] = ()) -> None:
         self.ident = ident
+        self.shared_by = shared_by
         message = (
             f"neither the ERP nor syncd knows contractor {ident!r}: give a contractor id, its "
             "symbol or the login of its account (`syncd accounts find` searches)"
         )
+        if shared_by:
+            message = (
+                f"the e-mail {ident!r} belongs to {len(shared_by)} contractors "
+                f"({', '.join(shared_by)}; portal.login is symbol): give the contractor id "
+                "or symbol instead"
+            )
         super().__init__(message)
 
 

@@ -20,7 +20,8 @@ from syncd.mail.bounces import undeliverable
 from syncd.mapping import map_contractor, within_limits
 from syncd.model import Conflict, DesiredAccount
 from syncd.plan import PlanOptions, make_plan, resolve_creates
-from syncd.store import RecordFailure
+from syncd.recipient import choose_recipient
+from syncd.store import Binding, RecordFailure
 from syncd.wiring import Services, open_services
 
 
@@ -38,14 +39,23 @@ def collect(services: Services, ident: str) -> dict[str, Any]:
     if facts is not None and facts.in_scope:
         contractor = next(iter(services.source.contractors(keys=[key])), None)
         if contractor is not None:
-            mapped = map_contractor(contractor, source_fingerprint=contractor.raw_fingerprint())
+            login_by = services.config.portal.login.value
+            mapped = map_contractor(
+                contractor,
+                source_fingerprint=contractor.raw_fingerprint(login_by),
+                login_by=login_by,
+            )
             limits = portal_limits(services.portal)  # as the cycle maps it
             if limits is not None and isinstance(mapped, DesiredAccount):
                 mapped = within_limits(mapped, limits)
     if isinstance(mapped, Conflict):
         document["mapping"] = {"conflict": conflict_json(mapped)}
     elif mapped is not None:
-        document["mapping"] = {"fields": mapped.fields(), "warnings": list(mapped.warnings)}
+        document["mapping"] = {
+            "fields": mapped.fields(),
+            "warnings": list(mapped.warnings),
+            "login_from": _login_from(mapped, services.config.portal.login.value),
+        }
     binding = store.binding(key)
     document["binding"] = (
         {
@@ -87,8 +97,32 @@ def collect(services: Services, ident: str) -> dict[str, Any]:
         }
         for m in store.mails(key=key)
     ]
-    document["undeliverable"] = undeliverable(store, [key]).get(key)
+    chain = services.config.mail.recipient
+    document["recipient"] = _recipient(chain, mapped, binding)
+    document["undeliverable"] = undeliverable(store, [key], chain=chain).get(key)
     return document
+
+
+def _login_from(mapped: DesiredAccount, login_by: str) -> str:
+    """Where the login comes from and where mail goes, in one sentence."""
+    if login_by == "symbol":
+        return (
+            f"the symbol {mapped.symbol!r} is the login (portal.login: symbol); mail goes to "
+            f"{mapped.email}, which other contractors may share"
+        )
+    return f"the e-mail {mapped.email} is the login and where mail goes (portal.login: email)"
+
+
+def _recipient(chain: Any, mapped: Any, binding: Binding | None) -> dict[str, Any] | None:
+    """Where mail goes and why: from the ERP row as it is now, else from the binding."""
+    if isinstance(mapped, DesiredAccount):
+        fields = {**mapped.fields(), **mapped.mail_fields()}
+        chosen = choose_recipient(chain, fields, login=mapped.login)
+    elif binding is not None:
+        chosen = choose_recipient(chain, binding.fields, login=binding.login)
+    else:
+        return None
+    return {"address": chosen.address, "source": chosen.source.value, "reason": chosen.reason}
 
 
 def _planned(
@@ -151,7 +185,7 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
     if mapping and "conflict" in mapping:
         out.write(f"  mapping: CONFLICT: {mapping['conflict']['reason']}\n")
     elif mapping:
-        out.write(f"  mapping: login {mapping['fields']['login']}\n")
+        out.write(f"  mapping: login {mapping['fields']['login']}: {mapping['login_from']}\n")
         for name, value in mapping["fields"].items():
             out.write(f"      {name}: {value!r}\n")
         for warning in mapping["warnings"]:
@@ -198,6 +232,8 @@ def _print(doc: dict[str, Any], out: TextIO) -> None:
         out.write(f"      {mail['template']:<14} to {mail['to']}  {mail['status']} {when}\n")
         if mail["last_error"]:
             out.write(f"          {mail['last_error']}\n")
+    if doc["recipient"]:
+        out.write(f"  {doc['recipient']['reason']}\n")
     if doc["undeliverable"]:
         out.write(f"  UNDELIVERABLE: {doc['undeliverable']['hint']}\n")
 

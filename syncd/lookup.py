@@ -21,14 +21,15 @@ def resolve(
 
     A login is looked up among the bindings; an id or symbol in the ERP first (whatever the
     contractor's scope), then among the bindings (a contractor deleted in the ERP still has
-    its account until the next cycle). Raises ``UnknownContractor``.
+    its account until the next cycle). With ``portal.login: symbol`` an e-mail is not a
+    login: it names the one account whose e-mail it is, and is refused when several share
+    it. Raises ``UnknownContractor``.
     """
     wanted = ident.strip()
     if "@" in wanted:
         binding = store.find_binding_by_login(wanted.lower())
-        if binding is None:
-            raise UnknownContractor(ident)
-        return binding.key, source.describe(binding.key) if source is not None else None
+        key = binding.key if binding is not None else _by_email(wanted, store)
+        return key, source.describe(key) if source is not None else None
     facts = source.describe(wanted) if source is not None else None
     if facts is not None:
         return facts.key, facts
@@ -43,6 +44,19 @@ def resolve(
     if len(matches) == 1:
         return matches[0], None
     raise UnknownContractor(ident)
+
+
+def _by_email(email: str, store: StateStore) -> str:
+    """The key of the one account whose e-mail (not login) is ``email``."""
+    folded = email.casefold()
+    keys = sorted(
+        b.key
+        for b in store.load_bindings().values()
+        if str(b.fields.get("email") or "").casefold() == folded
+    )
+    if len(keys) == 1:
+        return keys[0]
+    raise UnknownContractor(email, shared_by=tuple(keys))
 
 
 def resolve_all(idents: Iterable[str], *, source: Source, store: StateStore) -> frozenset[str]:

@@ -1,9 +1,14 @@
 """Mapping: one ERP contractor becomes the account the portal should hold, or a conflict.
 
-Pure functions, no I/O. The e-mail is the login, so it is normalised (trimmed, lower-case)
-and validated with email-validator (syntax only: no DNS lookups, the ERP is often offline
-from the internet and a cycle must not depend on it). The NIP is checked with python-stdnum;
-a bad NIP is only a warning: the account is still created.
+Pure functions, no I/O. The e-mail is the login (``portal.login: email``, the default), so
+it is normalised (trimmed, lower-case) and validated with email-validator (syntax only: no
+DNS lookups, the ERP is often offline from the internet and a cycle must not depend on it).
+The NIP is checked with python-stdnum; a bad NIP is only a warning: the account is still
+created.
+
+With ``portal.login: symbol`` the ERP symbol (the client number) is the login, kept as typed
+but trimmed, and the e-mail is only where mail goes: it must still be valid, but several
+contractors may share it and changing it changes no login.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from syncd.model import (
 
 # People separate several addresses in one ERP field with ';', ',' or spaces.
 _SEPARATORS = re.compile(r"[;,\s]+")
+# A symbol login keeps inner spaces (some ERPs have "KOWALSKI J") but no tab, new line or
+# other control character: nobody can type those at a login prompt.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def describe(contractor: SourceContractor | Conflict | DesiredAccount) -> str:
@@ -117,6 +125,22 @@ def normalise_tax_id(raw: str | None) -> tuple[str | None, str | None]:
     return text, f"tax id {text!r} is neither a valid NIP nor an EU VAT number"
 
 
+def login_key(login: str) -> str:
+    """A login as compared for uniqueness: case-insensitively, as portals and GT's
+    collation compare them (an e-mail login is lower-case already)."""
+    return login.casefold()
+
+
+def symbol_login(symbol: str) -> tuple[str | None, str | None]:
+    """The symbol as a login (trimmed, case kept), or None and why it cannot be one."""
+    login = symbol.strip()
+    if not login:
+        return None, "it is empty"
+    if _CONTROL.search(login):
+        return None, "it holds a tab, a new line or another control character"
+    return login, None
+
+
 def _contact(contact: Contact) -> Contact:
     email = (contact.email or "").strip().lower() or None
     return Contact(
@@ -125,22 +149,43 @@ def _contact(contact: Contact) -> Contact:
         phone=contact.phone,
         position=contact.position,
         is_primary=contact.is_primary,
+        receives_mail=contact.receives_mail,
+        represents=contact.represents,
     )
 
 
+def _billing_email(raw: str | None) -> tuple[str | None, str | None]:
+    """The billing e-mail (where ``mail.recipient: [billing, ...]`` sends), and a warning
+    when the ERP's field holds nothing valid: mail then goes to the next source."""
+    if not (raw or "").strip():
+        return None, None
+    address, _, problem = pick_login(raw)
+    if address is None:
+        return None, f"the billing e-mail {raw!r} is not valid ({problem}): mail goes elsewhere"
+    return address, None
+
+
 def map_contractor(
-    contractor: SourceContractor, *, source_fingerprint: str | None = None
+    contractor: SourceContractor,
+    *,
+    source_fingerprint: str | None = None,
+    login_by: str = "email",
 ) -> DesiredAccount | Conflict:
     """Turn one in-scope contractor into its desired account, or a conflict saying what to fix.
 
-    ``source_fingerprint`` is the row's ``raw_fingerprint()`` when the caller already has it.
+    ``source_fingerprint`` is the row's ``raw_fingerprint(login_by)`` when the caller
+    already has it; ``login_by`` is ``portal.login`` (``email`` or ``symbol``).
     """
     who = describe(contractor)
-    login, login_warnings, problem = pick_login(contractor.email_raw)
+    by_symbol = login_by == "symbol"
+    email, login_warnings, problem = pick_login(contractor.email_raw)
     warnings = list(login_warnings)
-    if login is None and problem is None:
+    if by_symbol:
+        warnings = [w.replace("as the login", "for mail") for w in warnings]
+    if email is None and problem is None:
+        role = "mail goes there" if by_symbol else "it becomes the login"
         reason = (
-            f"{who} has no e-mail address: add one in the ERP (it becomes the login); "
+            f"{who} has no e-mail address: add one in the ERP ({role}); "
             "the account is created on the next cycle"
         )
         return Conflict(
@@ -151,7 +196,7 @@ def map_contractor(
             ConflictKind.MISSING_EMAIL,
             reason,
         )
-    if login is None:
+    if email is None:
         reason = (
             f"{who} has an invalid e-mail address {contractor.email_raw!r} ({problem}): "
             "correct it in the ERP; the account is created on the next cycle"
@@ -164,16 +209,37 @@ def map_contractor(
             ConflictKind.INVALID_EMAIL,
             reason,
         )
+    login = email
+    if by_symbol:
+        by_symbol_login, symbol_problem = symbol_login(contractor.symbol)
+        if by_symbol_login is None:
+            reason = (
+                f"{who} cannot log in by its symbol {contractor.symbol!r} "
+                f"({symbol_problem}; portal.login is symbol): correct the symbol in the "
+                "ERP; the account is created on the next cycle"
+            )
+            return Conflict(
+                contractor.key,
+                contractor.symbol,
+                contractor.name,
+                None,
+                ConflictKind.INVALID_SYMBOL,
+                reason,
+            )
+        login = by_symbol_login
     tax_id, tax_warning = normalise_tax_id(contractor.tax_id)
     if tax_warning:
         warnings.append(tax_warning)
     owner_email = (contractor.owner_email or "").strip().lower() or None
+    billing_email, billing_warning = _billing_email(contractor.billing_email)
+    if billing_warning:
+        warnings.append(billing_warning)
     account = DesiredAccount(
         key=contractor.key,
         login=login,
         symbol=contractor.symbol,
         name=contractor.name,
-        email=login,
+        email=email,
         tax_id=tax_id,
         phone=contractor.phone,
         address=contractor.address,
@@ -183,8 +249,10 @@ def map_contractor(
         owner_email=owner_email,
         erp_blocked=contractor.erp_blocked,
         contacts=tuple(_contact(c) for c in contractor.contacts),
+        customer_group=(contractor.customer_group or "").strip() or None,
+        billing_email=billing_email,
         warnings=tuple(warnings),
-        source_fingerprint=source_fingerprint or contractor.raw_fingerprint(),
+        source_fingerprint=source_fingerprint or contractor.raw_fingerprint(login_by),
     )
     for _, what, value in _texts(account):
         if "\x00" in value:
@@ -251,7 +319,9 @@ def _limit_problem(account: DesiredAccount, limits: PortalLimits) -> str | None:
     return None
 
 
-def map_all(contractors: Iterable[SourceContractor]) -> Iterator[DesiredAccount | Conflict]:
+def map_all(
+    contractors: Iterable[SourceContractor], *, login_by: str = "email"
+) -> Iterator[DesiredAccount | Conflict]:
     """Map a stream of contractors lazily, so a 200,000-row ERP is never held twice."""
     for contractor in contractors:
-        yield map_contractor(contractor)
+        yield map_contractor(contractor, login_by=login_by)

@@ -27,13 +27,20 @@ class AccountStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    """A contractor's contact person, as the portal's ``b2b_contact`` row holds it."""
+    """A contractor's contact person, as the portal's ``b2b_contact`` row holds it.
+
+    The roles are what a CRM asks of a person: ``receives_mail`` (authorised to receive the
+    company's mail; ``mail.recipient: [contact, ...]`` sends there) and ``represents``
+    (authorised to act for the company). Each source kind says where it reads them.
+    """
 
     name: str
     email: str | None = None
     phone: str | None = None
     position: str | None = None
     is_primary: bool = False
+    receives_mail: bool = False
+    represents: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +49,8 @@ class Contact:
             "phone": self.phone,
             "position": self.position,
             "is_primary": self.is_primary,
+            "receives_mail": self.receives_mail,
+            "represents": self.represents,
         }
 
 
@@ -66,14 +75,18 @@ class SourceContractor:
     owner_email: str | None = None
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
+    customer_group: str | None = None  # the ERP's contractor group, by NAME
+    billing_email: str | None = None  # where invoices go, when the ERP has one (raw)
 
-    def raw_fingerprint(self) -> str:
+    def raw_fingerprint(self, login_by: str = "email") -> str:
         """A digest of the row exactly as read; equal digests map to equal accounts.
 
         ``MAPPING_VERSION`` is part of it, so a release that maps differently maps every
-        contractor again once.
+        contractor again once; so is ``portal.login`` when it is not the default, so that
+        switching it maps (and renames) every contractor on the next cycle.
         """
-        payload = f"{MAPPING_VERSION}|{self!r}".encode()
+        mode = "" if login_by == "email" else f"login={login_by}|"
+        payload = f"{MAPPING_VERSION}|{mode}{self!r}".encode()
         return hashlib.blake2b(payload, digest_size=20).hexdigest()
 
 
@@ -106,6 +119,7 @@ SYNCED_FIELDS: tuple[str, ...] = (
     "owner_name",
     "owner_email",
     "contacts",
+    "customer_group",
 )
 
 
@@ -127,6 +141,10 @@ class DesiredAccount:
     owner_email: str | None = None
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
+    customer_group: str | None = None
+    # Not a portal field: one of the places ``mail.recipient`` may send mail to. The
+    # binding keeps it (``mail_fields``) so that the mailer can choose at send time.
+    billing_email: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
     source_fingerprint: str | None = field(default=None, compare=False)
 
@@ -145,7 +163,12 @@ class DesiredAccount:
             "owner_name": self.owner_name,
             "owner_email": self.owner_email,
             "contacts": [c.as_dict() for c in self.contacts],
+            "customer_group": self.customer_group,
         }
+
+    def mail_fields(self) -> dict[str, Any]:
+        """What the binding keeps besides the synced fields: where else mail may go."""
+        return {"billing_email": self.billing_email}
 
     def fingerprint(self) -> str:
         """A digest of everything that, if it changed, must be written to the portal."""
@@ -176,6 +199,9 @@ class ConflictKind(StrEnum):
     DUPLICATE_EMAIL = "duplicate_email"
     LOGIN_TAKEN = "login_taken"
     PORTAL_LIMIT = "portal_limit"  # a value longer (or a discount larger) than the portal holds
+    # portal.login: symbol (issue 11): the symbol is the login.
+    INVALID_SYMBOL = "invalid_symbol"
+    DUPLICATE_SYMBOL = "duplicate_symbol"
 
 
 @dataclass(frozen=True, slots=True)

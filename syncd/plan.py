@@ -312,6 +312,7 @@ def resolve_creates(
             creates.append(create)
             continue
         own = account.contractor_key == desired.key
+        what = "e-mail" if desired.login == desired.email else "symbol"  # portal.login
         if own or (adopt_existing and not account.contractor_key):
             changes = changes_between(account.fields, desired.fields())
             if portal_fields is not None:
@@ -320,15 +321,15 @@ def resolve_creates(
             continue
         if account.contractor_key:
             whose = f"the account of contractor {account.contractor_key}"
-            fix = "give each contractor its own e-mail in the ERP"
+            fix = f"give each contractor its own {what} in the ERP"
         else:
             whose = "an account that syncd did not create"
             fix = (
-                "set portal.adopt_existing: true to take it over, or change the e-mail in "
+                f"set portal.adopt_existing: true to take it over, or change the {what} in "
                 "the ERP or the login in the portal"
             )
         reason = (
-            f"contractor {desired.key} ({desired.symbol}, {desired.name}) has e-mail "
+            f"contractor {desired.key} ({desired.symbol}, {desired.name}) has {what} "
             f"{desired.login}, but the portal already has {whose} with that login: {fix}"
         )
         plan.conflict.append(

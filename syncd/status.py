@@ -107,7 +107,8 @@ def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
         "warnings": [item["warning"] for item in last_stored(runs)],
         "mail_queue": mails,
         "undeliverable": [
-            {"key": key, **item} for key, item in sorted(undeliverable(store).items())
+            {"key": key, **item}
+            for key, item in sorted(undeliverable(store, chain=config.mail.recipient).items())
         ],
         "failed_mail": [
             {

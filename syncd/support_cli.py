@@ -204,10 +204,15 @@ def _print_found(doc: dict[str, Any], out: TextIO) -> None:
         state = item["status"] if item["account"] else item["why"]
         out.write(
             f"  {item['key']:>8}  {item['symbol'] or '':<12} {login or '':<32} "
-            f"{state:<8} {item['name'] or ''}\n"
+            f"{state:<15} {item['name'] or ''}\n"
         )
         if item["reason"]:
             out.write(f"            {item['reason']}\n")
+    if doc.get("more_out_of_scope"):
+        out.write(
+            f"  ... and {doc['more_out_of_scope']} more out of scope: narrow the search "
+            "(`syncd explain K` says why for any of them)\n"
+        )
     if doc["erp_error"]:
         out.write(f"note: {doc['erp_error']}\n")
 

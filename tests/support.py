@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from connectors.base import ContractorFacts, SourceCheck
+from connectors.base import ContractorFacts, DirectoryEntry, SourceCheck
 from syncd.config import Config, load_config
 from syncd.model import SourceContractor
 
@@ -39,6 +39,10 @@ class ListSource:
 
     def describe(self, key: str) -> ContractorFacts | None:
         return None
+
+    def directory(self) -> Iterator[DirectoryEntry]:
+        for c in self.contractors_list:
+            yield DirectoryEntry(c.key, c.symbol, c.name, c.email_raw, c.tax_id, in_scope=True)
 
     def close(self) -> None:
         pass

@@ -19,7 +19,7 @@ STATUSES = ("pending", "active", "blocked", "inactive")
 # What a listed item can be mapped back to: the synced fields plus the account's own keys.
 SYNCED = (
     "login", "symbol", "name", "tax_id", "email", "phone", "address", "price_level",
-    "discount", "owner_name", "owner_email", "contacts",
+    "discount", "owner_name", "owner_email", "contacts", "customer_group",
 )  # fmt: skip  # syncd.model.SYNCED_FIELDS, repeated to keep this module import-cheap
 ACCOUNT_KEYS = ("id", "contractor_key", "status", "block_reason")
 

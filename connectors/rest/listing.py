@@ -23,7 +23,8 @@ from syncd.errors import PortalUnavailable
 from syncd.model import SYNCED_FIELDS, format_discount
 
 MAX_PAGES = 1_000_000  # a bound on any listing: 100 million accounts at 100 a page
-CONTACT_KEYS = ("name", "email", "phone", "position", "is_primary")
+CONTACT_KEYS = ("name", "email", "phone", "position", "is_primary", "receives_mail", "represents")
+CONTACT_FLAGS = frozenset({"is_primary", "receives_mail", "represents"})  # read as booleans
 
 
 def dig(document: Any, path: str) -> Any:
@@ -152,7 +153,7 @@ def _field(name: str, value: Any) -> Any:
         items = value if isinstance(value, list) else []
         return [
             {
-                key: bool(c.get(key)) if key == "is_primary" else _text(c.get(key))
+                key: bool(c.get(key)) if key in CONTACT_FLAGS else _text(c.get(key))
                 for key in CONTACT_KEYS
             }
             for c in items

@@ -46,8 +46,9 @@ SAMPLE_FIELDS: dict[str, Any] = {
     "owner_email": "anna.nowak@example.com",
     "contacts": [
         {"name": "Zofia Łęcka", "email": "z@example.com", "phone": None, "position": None,
-         "is_primary": True},
+         "is_primary": True, "receives_mail": True, "represents": False},
     ],
+    "customer_group": "Hurtownie",
 }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from connectors.base import CreateAccount, PortalAccount
 from connectors.scim._discovery import Layout
 from connectors.scim.schema import (
     CONTACT_ATTRIBUTES,
+    CONTACT_FLAGS,
     CORE_FIELDS,
     CORE_USER,
     EXTENSION_ATTRIBUTES,
@@ -153,14 +154,16 @@ def _discount_read(value: Any) -> str:
 
 def _contact_out(contact: Mapping[str, Any]) -> dict[str, Any]:
     out = {attribute: contact.get(key) for key, attribute in CONTACT_ATTRIBUTES.items()}
-    out["isPrimary"] = bool(out["isPrimary"])
+    for key in CONTACT_FLAGS:
+        out[CONTACT_ATTRIBUTES[key]] = bool(out[CONTACT_ATTRIBUTES[key]])
     return {attribute: value for attribute, value in out.items() if value is not None}
 
 
 def _contact_in(item: Mapping[str, Any]) -> dict[str, Any]:
     values = _lower_keys(item)
     contact = {key: values.get(attribute.lower()) for key, attribute in CONTACT_ATTRIBUTES.items()}
-    contact["is_primary"] = bool(contact["is_primary"])
+    for key in CONTACT_FLAGS:
+        contact[key] = bool(contact[key])
     return contact
 
 

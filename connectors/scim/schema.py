@@ -29,6 +29,7 @@ EXTENSION_ATTRIBUTES: dict[str, str] = {
     "owner_name": "ownerName",
     "owner_email": "ownerEmail",
     "contacts": "contacts",
+    "customer_group": "customerGroup",
 }
 STATUS_ATTRIBUTE = "status"  # syncd's status: SCIM's active alone cannot tell pending apart
 
@@ -39,12 +40,18 @@ CONTACT_ATTRIBUTES: dict[str, str] = {
     "phone": "phone",
     "position": "position",
     "is_primary": "isPrimary",
+    "receives_mail": "receivesMail",  # authorised to receive the company's mail
+    "represents": "represents",  # authorised to represent the company
 }
+# The contact's roles: booleans, false when the server leaves them out.
+CONTACT_FLAGS: tuple[str, ...] = ("is_primary", "receives_mail", "represents")
 
 assert CORE_FIELDS | set(EXTENSION_ATTRIBUTES) == set(SYNCED_FIELDS), "a synced field has no home"
 
 # What the extension's fields mean, for doctor's note when the server lacks the schema.
-EXTENSION_MEANING = "symbol, NIP, price level, discount, salesperson and contact persons"
+EXTENSION_MEANING = (
+    "symbol, NIP, price level, discount, salesperson, contact persons and customer group"
+)
 
 _DESCRIPTIONS = {
     "symbol": "The contractor's symbol in the ERP.",
@@ -54,6 +61,7 @@ _DESCRIPTIONS = {
     "discount": "The contractor's discount in percent with two decimals, e.g. 12.50.",
     "ownerName": "The salesperson looking after the contractor.",
     "ownerEmail": "The salesperson's e-mail address.",
+    "customerGroup": "The name of the contractor's group in the ERP, e.g. Hurtownie.",
     STATUS_ATTRIBUTE: "syncd's account status: pending, active, blocked or inactive.",
 }
 
@@ -70,8 +78,12 @@ def extension_schema(urn: str, *, block_reason_attribute: str = "blockReason") -
         _attribute(block_reason_attribute, "string", "Why the account is blocked (shown at login).")
     )
     contact_parts = [
-        _attribute(sub, "boolean" if sub == "isPrimary" else "string", f"The contact's {sub}.")
-        for sub in CONTACT_ATTRIBUTES.values()
+        _attribute(
+            sub,
+            "boolean" if key in CONTACT_FLAGS else "string",
+            f"The contact's {sub}.",
+        )
+        for key, sub in CONTACT_ATTRIBUTES.items()
     ]
     contacts = _attribute("contacts", "complex", "The contractor's contact persons, in order.")
     contacts.update(multiValued=True, subAttributes=contact_parts)

@@ -45,6 +45,7 @@ MAPPABLE: tuple[str, ...] = (
     "discount",
     "owner_name",
     "owner_email",
+    "customer_group",
     "status",
     "block_reason",
     "password_hash",

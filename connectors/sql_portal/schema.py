@@ -40,6 +40,7 @@ account = sa.Table(
     sa.Column("discount", sa.Numeric(5, 2), nullable=False, server_default="0"),
     sa.Column("owner_name", sa.String(255), nullable=True),
     sa.Column("owner_email", sa.String(254), nullable=True),
+    sa.Column("customer_group", sa.String(100), nullable=True),  # migration 0002
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("block_reason", sa.String(500), nullable=True),
     sa.Column("password_hash", sa.String(255), nullable=True),
@@ -65,6 +66,9 @@ contact = sa.Table(
     sa.Column("phone", sa.String(64), nullable=True),
     sa.Column("position", sa.String(128), nullable=True),
     sa.Column("is_primary", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The contact person's roles (migration 0002): authorised to receive mail, to represent.
+    sa.Column("receives_mail", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("represents", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_b2b_contact_account_id", "account_id"),
     sqlite_autoincrement=True,
 )
@@ -72,7 +76,16 @@ contact = sa.Table(
 # Account columns an UpdateAccount may set besides the synced fields.
 EXTRA_FIELDS: frozenset[str] = frozenset({"status", "block_reason", "password_hash"})
 ACCOUNT_FIELDS: frozenset[str] = frozenset(SYNCED_FIELDS) - {"contacts"} | EXTRA_FIELDS
-CONTACT_FIELDS: tuple[str, ...] = ("name", "email", "phone", "position", "is_primary")
+CONTACT_FIELDS: tuple[str, ...] = (
+    "name",
+    "email",
+    "phone",
+    "position",
+    "is_primary",
+    "receives_mail",
+    "represents",
+)
+CONTACT_ROLES: tuple[str, ...] = ("is_primary", "receives_mail", "represents")
 STATUSES: frozenset[str] = frozenset({"pending", "active", "blocked", "inactive"})
 MAX_DISCOUNT = Decimal("999.99")  # Numeric(5, 2)
 
@@ -104,7 +117,7 @@ def contact_values(item: Mapping[str, Any]) -> dict[str, Any]:
         "email": item.get("email"),
         "phone": item.get("phone"),
         "position": item.get("position"),
-        "is_primary": bool(item.get("is_primary", False)),
+        **{role: bool(item.get(role, False)) for role in CONTACT_ROLES},
     }
 
 
@@ -115,7 +128,7 @@ def contact_from_row(row: sa.Row[Any]) -> dict[str, Any]:
         "email": row.email,
         "phone": row.phone,
         "position": row.position,
-        "is_primary": bool(row.is_primary),
+        **{role: bool(getattr(row, role)) for role in CONTACT_ROLES},
     }
 
 

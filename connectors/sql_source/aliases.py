@@ -31,11 +31,21 @@ CONTRACTOR = (
     "blocked",
     "is_customer",
     "features",
+    "group",  # the contractor group's name (customer_group); quote it: AS "group"
+    "billing_email",  # where mail goes with mail.recipient: [billing, ...]
 )
 
 # The contacts query: ``contractor_key`` and something to name the person by.
 CONTACT_NAMES = ("name", "first_name", "last_name", "email", "phone")
-CONTACT = ("contractor_key", "id", *CONTACT_NAMES, "position", "is_primary")
+CONTACT = (
+    "contractor_key",
+    "id",
+    *CONTACT_NAMES,
+    "position",
+    "is_primary",
+    "receives_mail",  # authorised to receive the company's mail
+    "represents",  # authorised to represent the company
+)
 
 
 def resolve(columns: Iterable[str]) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """A plain in-house ERP database, read by ``source.kind: sql``, for the tests, demo and benchmark.
 
 The schema is what a small firm's own system tends to have: ``customers`` with the address
-inline, dictionaries ``price_levels`` and ``salespeople``, and child tables
-``customer_features`` and ``contacts``, every foreign key indexed. ``source_config`` gives
+inline, dictionaries ``price_levels``, ``salespeople`` and ``customer_groups``, and child
+tables ``customer_features`` and ``contacts``, every foreign key indexed. ``source_config`` gives
 the YAML section an admin would write for it; its queries run unchanged on SQLite,
 PostgreSQL and MariaDB, and show the two idioms: scope by ``source.feature`` over a
 ``features`` column (``explain`` can then say why a contractor is out of scope), or scope
@@ -32,6 +32,11 @@ salespeople = sa.Table(
     sa.Column("id", _I, primary_key=True, autoincrement=False),
     sa.Column("first_name", _S(60)), sa.Column("last_name", _S(60)), sa.Column("email", _S(120)),
 )  # fmt: skip
+customer_groups = sa.Table(
+    "customer_groups", metadata,
+    sa.Column("id", _I, primary_key=True, autoincrement=False),
+    sa.Column("name", _S(60), nullable=False),
+)  # fmt: skip
 customers = sa.Table(
     "customers", metadata,
     sa.Column("id", _I, primary_key=True, autoincrement=False),
@@ -43,6 +48,8 @@ customers = sa.Table(
     sa.Column("discount_pct", sa.Numeric(5, 2)),
     sa.Column("salesperson_id", _I, sa.ForeignKey("salespeople.id"), index=True),
     sa.Column("blocked", _B, nullable=False), sa.Column("is_customer", _B, nullable=False),
+    sa.Column("group_id", _I, sa.ForeignKey("customer_groups.id"), index=True),
+    sa.Column("invoice_email", _S(250)),
 )  # fmt: skip
 customer_features = sa.Table(
     "customer_features", metadata,
@@ -57,6 +64,8 @@ contacts = sa.Table(
     sa.Column("first_name", _S(60)), sa.Column("last_name", _S(60)),
     sa.Column("email", _S(250)), sa.Column("phone", _S(60)), sa.Column("job_title", _S(80)),
     sa.Column("is_main", _B, nullable=False),
+    sa.Column("gets_mail", _B, nullable=False, default=False),
+    sa.Column("may_sign", _B, nullable=False, default=False),
 )  # fmt: skip
 
 # The admin's SQL: constant text, every value bound as a :parameter.
@@ -79,11 +88,14 @@ SELECT
     s.first_name    AS owner_first_name,
     s.last_name     AS owner_last_name,
     s.email         AS owner_email,
-    c.blocked       AS blocked"""
+    g.name          AS "group",
+    c.blocked       AS blocked,
+    c.invoice_email AS billing_email"""
 _FROM = """
 FROM customers c
 LEFT JOIN price_levels p ON p.id = c.price_level_id
-LEFT JOIN salespeople s ON s.id = c.salesperson_id"""
+LEFT JOIN salespeople s ON s.id = c.salesperson_id
+LEFT JOIN customer_groups g ON g.id = c.group_id"""
 # Scope by source.feature: one row per feature, united by syncd.
 QUERY_BY_FEATURE = (
     _FIELDS
@@ -117,7 +129,9 @@ SELECT
     p.email         AS email,
     p.phone         AS phone,
     p.job_title     AS position,
-    p.is_main       AS is_primary
+    p.is_main       AS is_primary,
+    p.gets_mail     AS receives_mail,
+    p.may_sign      AS represents
 FROM contacts p
 """
 
@@ -187,6 +201,9 @@ class _Writer:
         self.levels: dict[str, int] = {
             n: i for i, n in conn.execute(sa.select(price_levels.c.id, price_levels.c.name))
         }
+        self.groups: dict[str, int] = {
+            n: i for i, n in conn.execute(sa.select(customer_groups.c.id, customer_groups.c.name))
+        }
         people = conn.execute(sa.select(salespeople))
         self.people: dict[tuple[str, str, str | None], int] = {
             (r.first_name, r.last_name, r.email): r.id for r in people
@@ -205,7 +222,8 @@ class _Writer:
             batch[contacts] += [
                 {"customer_id": c.key, "first_name": p.first_name, "last_name": p.last_name,
                  "email": p.email, "phone": p.phone, "job_title": p.position,
-                 "is_main": p.primary}
+                 "is_main": p.primary, "gets_mail": p.receives_mail,
+                 "may_sign": p.represents}
                 for p in c.contacts
             ]  # fmt: skip
             count += 1
@@ -228,7 +246,8 @@ class _Writer:
             "price_level_id": self._level(c.price_level),
             "discount_pct": c.discount or None,  # no discount is NULL, as in most ERPs
             "salesperson_id": self._salesperson(c.salesperson),
-            "blocked": c.blocked, "is_customer": c.customer,
+            "blocked": c.blocked, "is_customer": c.customer, "group_id": self._group(c.group),
+            "invoice_email": c.billing_email,
         }  # fmt: skip
 
     def _level(self, name: str | None) -> int | None:
@@ -238,6 +257,14 @@ class _Writer:
             self.levels[name] = max(self.levels.values(), default=0) + 1
             self.conn.execute(price_levels.insert(), {"id": self.levels[name], "name": name})
         return self.levels[name]
+
+    def _group(self, name: str | None) -> int | None:
+        if name is None:
+            return None
+        if name not in self.groups:
+            self.groups[name] = max(self.groups.values(), default=0) + 1
+            self.conn.execute(customer_groups.insert(), {"id": self.groups[name], "name": name})
+        return self.groups[name]
 
     def _salesperson(self, s: FakeSalesperson | None) -> int | None:
         if s is None:

@@ -139,6 +139,8 @@ def contact(row: Row) -> Contact | None:
         phone=phone,
         position=text(row.get("position")),
         is_primary=flag(row.get("is_primary")),
+        receives_mail=flag(row.get("receives_mail")),
+        represents=flag(row.get("represents")),
     )
 
 
@@ -191,6 +193,8 @@ def contractor(key: str, row: Row, people: tuple[Contact, ...]) -> SourceContrac
         owner_email=text(row.get("owner_email")),
         erp_blocked=flag(row.get("blocked")),
         contacts=people,
+        customer_group=text(row.get("group")),
+        billing_email=text(row.get("billing_email")),
     )
 
 

@@ -26,7 +26,7 @@ import structlog
 from connectors._rows import flag, text
 from connectors._sql import is_connection_problem, make_engine, translate_errors
 from connectors._stream import STREAM_BATCH
-from connectors.base import ContractorFacts, SourceCheck
+from connectors.base import ContractorFacts, DirectoryEntry, SourceCheck
 from connectors.sql_source import aliases, diagnose, rows, sqltext
 from connectors.sql_source import query as q
 from connectors.sql_source.config import SqlSourceConfig
@@ -223,6 +223,35 @@ class SqlSource:
                 raise
             finally:
                 people.close()
+
+    def directory(self) -> Iterator[DirectoryEntry]:
+        """Every contractor the query returns, in scope or not: with scope in
+        ``source.feature`` or ``is_customer`` the others are found too; a WHERE clause
+        hides them from syncd altogether."""
+        layout = self._layout()
+        streaming: dict[str, Any] = {"stream_results": True, "yield_per": STREAM_BATCH}
+        statement = q.ordered(
+            self._wrapped("query", layout.contractors), layout.contractors, "key", self._dialect,
+            None,
+        )  # fmt: skip
+        with self._errors(), self._engine.connect() as conn:
+            result = conn.execution_options(**streaming).execute(statement)
+            try:
+                feature = self.config.feature
+                for key, group in rows.groups(result.mappings(), "key", "query"):
+                    row = rows.first(key, group)
+                    email = row.get("email")
+                    outside = rows.out_of_scope(row, rows.features(group), feature)
+                    yield DirectoryEntry(
+                        key=key,
+                        symbol=text(row["symbol"]) or key,
+                        name=text(row["name"]),
+                        email=None if email is None else text(str(email)),
+                        tax_id=text(row.get("tax_id")),
+                        in_scope=outside is None,
+                    )
+            finally:
+                result.close()
 
     def describe(self, ident: str) -> ContractorFacts | None:
         """The query's row for a key or symbol, and why it is (not) in scope; None when the

@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 _BATCH = 5000
+# GT has no column for a contact person's roles: the fake adds these bit columns to
+# kh_Pracownik, as an installation would, and names them in its source config.
+ROLE_COLUMNS = {"receives_mail": "pk_syncd_Poczta", "represents": "pk_syncd_Reprezentuje"}
 
 
 def create_gt_schema(
@@ -46,8 +49,13 @@ def create_gt_schema(
     optional_contact_columns: bool | Collection[str] = True,
     schema: str | None = None,
 ) -> sa.MetaData:
-    """Create the GT tables in ``engine``'s database (``False`` mimics an older GT)."""
-    md = gt_metadata(optional_contact_columns=optional_contact_columns, schema=schema)
+    """Create the GT tables in ``engine``'s database (``False`` mimics an older GT), with
+    the fake's role columns (``ROLE_COLUMNS``)."""
+    md = gt_metadata(
+        optional_contact_columns=optional_contact_columns,
+        schema=schema,
+        contact_role_columns=ROLE_COLUMNS.values(),
+    )
     md.create_all(engine)
     return md
 
@@ -64,6 +72,8 @@ class GtContact:
     position: str | None = None
     primary: bool = False
     blocked: bool = False
+    receives_mail: bool = False  # written to ROLE_COLUMNS where the table has them
+    represents: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,7 @@ class GtContractor:
     price: int | None = None
     discount_id: int | None = None
     owner_id: int | None = None
+    group_id: int | None = None
     blocked: bool = False
     kind: int = KIND_CUSTOMER
     person: bool = False
@@ -97,6 +108,7 @@ class GtContractor:
     last_name: str | None = None
     features: Sequence[str] = ()
     contacts: Sequence[GtContact] = field(default=())
+    billing_email: str | None = None  # an extra address of the main address (adr_Email)
 
 
 class GtWriter:
@@ -109,9 +121,13 @@ class GtWriter:
 
     def __init__(self, conn: sa.Connection, *, schema: str | None = None) -> None:
         self.conn = conn
+        self._billing: dict[int, str] = {}  # kh_Id -> billing e-mail, written with its address
         present = {c["name"] for c in sa.inspect(conn).get_columns("kh_Pracownik", schema)}
         optional = [name for name in OPTIONAL_CONTACT_COLUMNS if name in present]
-        md = gt_metadata(optional_contact_columns=optional, schema=schema)
+        roles = [name for name in ROLE_COLUMNS.values() if name in present]
+        md = gt_metadata(
+            optional_contact_columns=optional, schema=schema, contact_role_columns=roles
+        )
         self.t = {t.name: t for t in md.sorted_tables}
         features = self.t["sl_CechaKh"]
         self._features: dict[str, int] = {
@@ -150,6 +166,14 @@ class GtWriter:
             uz_Haslo="never-read-by-syncd",
         )
 
+    def add_group(self, name: str) -> int:
+        """Add a contractor group to ``sl_GrupaKh``; returns its ``grk_Id``."""
+        return self._insert("sl_GrupaKh", grk_Nazwa=name)
+
+    def set_group(self, kh_id: int, group_id: int | None) -> None:
+        """Move the contractor to another group (or none)."""
+        self.update_contractor(kh_id, kh_IdGrupa=group_id)
+
     def add_country(self, name: str, iso: str) -> int:
         """Add a country; returns its ``pa_Id``."""
         return self._insert("sl_Panstwo", pa_Nazwa=name, pa_KodPanstwaISO=iso)
@@ -177,6 +201,8 @@ class GtWriter:
         count = 0
         for c in contractors:
             count += 1
+            if c.billing_email is not None:
+                self._billing[c.kh_id] = c.billing_email
             rows["kh__Kontrahent"].append(_contractor_row(c))
             rows["adr__Ewid"].append(_address_row(c))
             rows["kh_CechaKh"].extend(
@@ -193,12 +219,26 @@ class GtWriter:
             if batch:
                 self.conn.execute(self.t[name].insert(), batch)
                 batch.clear()
+        if self._billing:
+            address = self.t["adr__Ewid"]
+            main = sa.select(address.c.adr_Id, address.c.adr_IdObiektu).where(
+                address.c.adr_TypAdresu == ADDRESS_MAIN,
+                address.c.adr_IdObiektu.in_(sorted(self._billing)),
+            )
+            emails = [
+                {"am_IdAdres": adr_id, "am_Email": self._billing[kh_id], "am_Podstawowy": True}
+                for adr_id, kh_id in self.conn.execute(main)
+            ]
+            self.conn.execute(self.t["adr_Email"].insert(), emails)
+            self._billing.clear()
 
     def _contact_row(self, kh_id: int, p: GtContact) -> dict[str, Any]:
         row: dict[str, Any] = {
             "pk_IdKh": kh_id, "pk_Imie": p.first_name, "pk_Nazwisko": p.last_name,
             "pk_Stanowisko": p.position, "pk_Telefon": p.phone, "pk_Podstaw": p.primary,
             "pk_EMail": p.email, "pk_TelKomorka": p.mobile, "pk_Zablokowany": p.blocked,
+            ROLE_COLUMNS["receives_mail"]: p.receives_mail,
+            ROLE_COLUMNS["represents"]: p.represents,
         }  # fmt: skip
         columns = self.t["kh_Pracownik"].c
         return {k: v for k, v in row.items() if k in columns}
@@ -236,6 +276,17 @@ class GtWriter:
         where = (table.c.adr_IdObiektu == kh_id) & (table.c.adr_TypAdresu == ADDRESS_MAIN)
         self.conn.execute(table.update().where(where).values(**columns))
 
+    def set_billing_email(self, kh_id: int, email: str | None) -> None:
+        """Make ``email`` the only extra address (``adr_Email``) of the main address."""
+        address, emails = self.t["adr__Ewid"], self.t["adr_Email"]
+        main = sa.select(address.c.adr_Id).where(
+            address.c.adr_IdObiektu == kh_id, address.c.adr_TypAdresu == ADDRESS_MAIN
+        )
+        adr_id = self.conn.execute(main).scalar_one()
+        self.conn.execute(emails.delete().where(emails.c.am_IdAdres == adr_id))
+        if email is not None:
+            self._insert("adr_Email", am_IdAdres=adr_id, am_Email=email, am_Podstawowy=True)
+
     def set_email(self, kh_id: int, email: str | None) -> None:
         """Change the contractor's main e-mail."""
         self.update_contractor(kh_id, kh_EMail=email)
@@ -268,7 +319,9 @@ class GtWriter:
         t = self.t
         self.conn.execute(t["kh_CechaKh"].delete().where(t["kh_CechaKh"].c.ck_IdKhnt == kh_id))
         self.conn.execute(t["kh_Pracownik"].delete().where(t["kh_Pracownik"].c.pk_IdKh == kh_id))
-        address = t["adr__Ewid"]
+        address, emails = t["adr__Ewid"], t["adr_Email"]
+        mine = sa.select(address.c.adr_Id).where(address.c.adr_IdObiektu == kh_id)
+        self.conn.execute(emails.delete().where(emails.c.am_IdAdres.in_(mine.scalar_subquery())))
         self.conn.execute(address.delete().where(address.c.adr_IdObiektu == kh_id))
         self.conn.execute(t["kh__Kontrahent"].delete().where(t["kh__Kontrahent"].c.kh_Id == kh_id))
 
@@ -276,7 +329,8 @@ class GtWriter:
 def _contractor_row(c: GtContractor) -> dict[str, Any]:
     return {
         "kh_Id": c.kh_id, "kh_Symbol": c.symbol, "kh_EMail": c.email, "kh_Cena": c.price,
-        "kh_IdRabat": c.discount_id, "kh_IdOpiekun": c.owner_id, "kh_Zablokowany": c.blocked,
+        "kh_IdRabat": c.discount_id, "kh_IdOpiekun": c.owner_id, "kh_IdGrupa": c.group_id,
+        "kh_Zablokowany": c.blocked,
         "kh_Rodzaj": c.kind, "kh_Osoba": c.person, "kh_Imie": c.first_name,
         "kh_Nazwisko": c.last_name, "kh_DataZmiany": None,
     }  # fmt: skip
@@ -332,7 +386,14 @@ class GtFake:
                 writer.set_feature(key, name, True)
 
     def source_config(self, feature: str) -> dict[str, Any]:
-        return {"kind": "subiekt_gt", "url": self.url, "feature": feature, "schema": self.schema}
+        return {
+            "kind": "subiekt_gt",
+            "url": self.url,
+            "feature": feature,
+            "schema": self.schema,
+            "contact_receives_mail": ROLE_COLUMNS["receives_mail"],
+            "contact_represents": ROLE_COLUMNS["represents"],
+        }
 
     def close(self) -> None:
         self.engine.dispose()
@@ -346,6 +407,7 @@ class _Refs:
     discounts: dict[Decimal, int]
     people: dict[tuple[str, str, str | None], int]
     countries: dict[str, int]
+    groups: dict[str, int]
 
     @classmethod
     def load(cls, conn: sa.Connection, schema: str | None) -> _Refs:
@@ -355,6 +417,7 @@ class _Refs:
         while prices and prices[-1] is None:
             prices.pop()
         rabat, users, countries = t["sl_Rabat"], t["pd_Uzytkownik"], t["sl_Panstwo"]
+        groups = t["sl_GrupaKh"]
         return cls(
             prices=prices,
             discounts={
@@ -370,6 +433,7 @@ class _Refs:
             countries={
                 n: i for i, n in conn.execute(sa.select(countries.c.pa_Id, countries.c.pa_Nazwa))
             },
+            groups={n: i for i, n in conn.execute(sa.select(groups.c.grk_Id, groups.c.grk_Nazwa))},
         )
 
     def gt(self, writer: GtWriter, c: FakeContractor) -> GtContractor:
@@ -396,17 +460,24 @@ class _Refs:
                 iso = "PL" if c.country.strip().lower() == "polska" else None
                 self.countries[c.country] = writer.add_country(c.country, iso or "")
             country_id = self.countries[c.country]
+        group_id = None
+        if c.group is not None:
+            if c.group not in self.groups:
+                self.groups[c.group] = writer.add_group(c.group)
+            group_id = self.groups[c.group]
         return GtContractor(
             kh_id=c.key, symbol=c.symbol, name=c.name, email=c.email, nip=c.tax_id,
             phone=c.phone, street=c.street, house=c.house, flat=c.flat, postcode=c.postcode,
             city=c.city, country_id=country_id, price=price, discount_id=discount_id,
-            owner_id=owner_id, blocked=c.blocked,
+            owner_id=owner_id, group_id=group_id, blocked=c.blocked,
             kind=KIND_CUSTOMER if c.customer else KIND_SUPPLIER, features=c.features,
             contacts=[
                 GtContact(p.first_name, p.last_name, email=p.email, phone=p.phone,
-                          position=p.position, primary=p.primary)
+                          position=p.position, primary=p.primary,
+                          receives_mail=p.receives_mail, represents=p.represents)
                 for p in c.contacts
             ],
+            billing_email=c.billing_email,
         )  # fmt: skip
 
     def save_price_names(self, writer: GtWriter) -> None:

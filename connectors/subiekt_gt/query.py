@@ -9,7 +9,7 @@ compile for SQL Server, SQLite, PostgreSQL and MariaDB. String functions are lim
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,13 +28,28 @@ class GtTables:
     """The GT tables the connector reads, from ``tables.gt_metadata`` (in ``schema``, GT's
     default ``dbo``), with only the optional contact columns this GT version has."""
 
-    def __init__(self, schema: str | None, contact_columns: Collection[str]) -> None:
-        md = gt_metadata(optional_contact_columns=contact_columns, schema=schema)
+    def __init__(
+        self,
+        schema: str | None,
+        contact_columns: Collection[str],
+        *,
+        roles: Mapping[str, str] | None = None,
+        billing: bool = False,
+    ) -> None:
+        self.roles = dict(roles or {})  # Contact role -> the kh_Pracownik column holding it
+        self.billing = billing  # whether this GT has adr_Email (the billing e-mail's home)
+        md = gt_metadata(
+            optional_contact_columns=contact_columns,
+            schema=schema,
+            contact_role_columns=self.roles.values(),
+        )
         t = {table.name: table for table in md.sorted_tables}
         self.kh, self.adr, self.country = t["kh__Kontrahent"], t["adr__Ewid"], t["sl_Panstwo"]
         self.feature, self.kh_feature = t["sl_CechaKh"], t["kh_CechaKh"]
         self.discount, self.user, self.params = t["sl_Rabat"], t["pd_Uzytkownik"], t["tw_Parametr"]
         self.contact = t["kh_Pracownik"]
+        self.group = t["sl_GrupaKh"]
+        self.email = t["adr_Email"]
 
 
 def _norm(value: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
@@ -60,13 +75,15 @@ def in_scope(t: GtTables, feature: str) -> sa.ColumnElement[bool]:
 
 
 def main_query(t: GtTables, feature: str, ids: list[int] | None) -> sa.Select[*tuple[Any, ...]]:
-    """One row per in-scope contractor with its main address, discount and salesperson."""
-    k, a, p, r, u = t.kh, t.adr, t.country, t.discount, t.user
+    """One row per in-scope contractor with its main address, discount, salesperson and
+    group."""
+    k, a, p, r, u, g = t.kh, t.adr, t.country, t.discount, t.user, t.group
     joined = (
         k.outerjoin(a, (a.c.adr_IdObiektu == k.c.kh_Id) & (a.c.adr_TypAdresu == ADDRESS_MAIN))
         .outerjoin(p, p.c.pa_Id == a.c.adr_IdPanstwo)
         .outerjoin(r, r.c.rt_id == k.c.kh_IdRabat)
         .outerjoin(u, u.c.uz_Id == k.c.kh_IdOpiekun)
+        .outerjoin(g, g.c.grk_Id == k.c.kh_IdGrupa)
     )
     columns = [
         *k.c["kh_Id", "kh_Symbol", "kh_EMail", "kh_Cena", "kh_Zablokowany", "kh_Osoba"],
@@ -76,11 +93,27 @@ def main_query(t: GtTables, feature: str, ids: list[int] | None) -> sa.Select[*t
         *p.c["pa_Nazwa", "pa_KodPanstwaISO"],
         r.c.rt_Procent,
         *u.c["uz_Imie", "uz_Nazwisko", "uz_EMail"],
+        g.c.grk_Nazwa,
     ]
+    if t.billing:
+        columns.append(billing_email(t).label("billing_email"))
     query = sa.select(*columns).select_from(joined).where(in_scope(t, feature)).order_by(k.c.kh_Id)
     if ids is not None:
         query = query.where(k.c.kh_Id.in_(ids))
     return query
+
+
+def billing_email(t: GtTables) -> sa.ScalarSelect[Any]:
+    """The billing e-mail: the first extra address of the main address in ``adr_Email``
+    (its primary one first, then the order of entry). Probed by ``am_IdAdres``'s index."""
+    e = t.email
+    return (
+        sa.select(e.c.am_Email)
+        .where(e.c.am_IdAdres == t.adr.c.adr_Id, e.c.am_Email.is_not(None))
+        .order_by(e.c.am_Podstawowy.desc(), e.c.am_Id)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def contacts_query(t: GtTables, feature: str, ids: list[int] | None) -> sa.Select[*tuple[Any, ...]]:
@@ -98,6 +131,19 @@ def contacts_query(t: GtTables, feature: str, ids: list[int] | None) -> sa.Selec
     if ids is not None:
         query = query.where(c.c.pk_IdKh.in_(ids))
     return query
+
+
+def directory_query(t: GtTables, feature: str) -> sa.Select[*tuple[Any, ...]]:
+    """Every contractor, in scope or not, with what a person searches by (main address)
+    and ``in_scope`` (1 or 0)."""
+    k, a = t.kh, t.adr
+    main = (a.c.adr_IdObiektu == k.c.kh_Id) & (a.c.adr_TypAdresu == ADDRESS_MAIN)
+    scope = sa.case((in_scope(t, feature), 1), else_=0).label("in_scope")
+    columns = [
+        *k.c["kh_Id", "kh_Symbol", "kh_EMail"],
+        *a.c["adr_NazwaPelna", "adr_Nazwa", "adr_NIP"],
+    ]
+    return sa.select(*columns, scope).select_from(k.outerjoin(a, main)).order_by(k.c.kh_Id)
 
 
 def count_query(t: GtTables, feature: str) -> sa.Select[int]:

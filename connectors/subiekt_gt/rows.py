@@ -53,8 +53,10 @@ def contractor_name(row: Row) -> str:
     return symbol
 
 
-def contact(row: Row) -> Contact | None:
-    """A ``kh_Pracownik`` row as a Contact, or None when it has no name, e-mail or phone."""
+def contact(row: Row, roles: Mapping[str, str] | None = None) -> Contact | None:
+    """A ``kh_Pracownik`` row as a Contact, or None when it has no name, e-mail or phone.
+    ``roles`` maps a Contact role (``receives_mail``, ``represents``) to its column."""
+    roles = roles or {}
     email = text(row.get("pk_EMail"))
     phone = text(row["pk_Telefon"]) if "pk_Telefon" in row else None
     phone = phone or text(row.get("pk_TelKomorka"))
@@ -67,12 +69,14 @@ def contact(row: Row) -> Contact | None:
         phone=phone,
         position=text(row["pk_Stanowisko"]),
         is_primary=bool(row.get("pk_Podstaw")),
+        receives_mail="receives_mail" in roles and bool(row.get(roles["receives_mail"])),
+        represents="represents" in roles and bool(row.get(roles["represents"])),
     )
 
 
-def contacts(rows: Iterable[Row]) -> tuple[Contact, ...]:
+def contacts(rows: Iterable[Row], roles: Mapping[str, str] | None = None) -> tuple[Contact, ...]:
     """Contacts in a stable order: the primary one first, then by name, then by ``pk_Id``."""
-    found = [(c, int(row["pk_Id"])) for row in rows if (c := contact(row)) is not None]
+    found = [(c, int(row["pk_Id"])) for row in rows if (c := contact(row, roles)) is not None]
     found.sort(key=lambda item: (not item[0].is_primary, item[0].name.lower(), item[1]))
     return tuple(c for c, _ in found)
 
@@ -95,4 +99,6 @@ def contractor(
         owner_email=text(row["uz_EMail"]),
         erp_blocked=bool(row["kh_Zablokowany"]),
         contacts=people,
+        customer_group=text(row["grk_Nazwa"]),
+        billing_email=text(row.get("billing_email")),
     )

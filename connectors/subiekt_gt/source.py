@@ -15,15 +15,15 @@ production ERP.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import AbstractContextManager
 
 import sqlalchemy as sa
 import structlog
 
 from connectors._sql import make_engine, translate_errors
-from connectors._stream import read_merged
-from connectors.base import ContractorFacts, SourceCheck
+from connectors._stream import STREAM_BATCH, read_merged
+from connectors.base import ContractorFacts, DirectoryEntry, SourceCheck
 from connectors.subiekt_gt import query as q
 from connectors.subiekt_gt import rows
 from connectors.subiekt_gt.config import SubiektGtConfig
@@ -63,9 +63,13 @@ class SubiektGtSource:
         password: str | None = None,
         engine: sa.Engine | None = None,
         schema: str | None = None,
+        roles: Mapping[str, str | None] | None = None,
     ) -> None:
         self.feature = feature
         self.schema = schema
+        # Contact role -> the kh_Pracownik column the config names for it (None: nobody).
+        self.roles = {role: column for role, column in (roles or {}).items() if column}
+        self._role_problems: tuple[str, ...] = ()
         self._owns_engine = engine is None
         self._engine = engine if engine is not None else make_engine(url, password=password)
         self._tables: q.GtTables | None = None
@@ -79,6 +83,10 @@ class SubiektGtSource:
             feature=config.feature,
             password=secret_value(config.password),
             schema=config.db_schema,
+            roles={
+                "receives_mail": config.contact_receives_mail,
+                "represents": config.contact_represents,
+            },
         )
 
     def _errors(self) -> AbstractContextManager[None]:
@@ -90,7 +98,9 @@ class SubiektGtSource:
             return self._tables
         with self._errors(), self._engine.connect() as conn:
             try:
-                columns = sa.inspect(conn).get_columns("kh_Pracownik", schema=self.schema)
+                inspector = sa.inspect(conn)
+                columns = inspector.get_columns("kh_Pracownik", schema=self.schema)
+                billing = inspector.has_table("adr_Email", schema=self.schema)
             except sa.exc.NoSuchTableError:
                 message = (
                     "table kh_Pracownik was not found: source.url must point at a Subiekt GT "
@@ -107,8 +117,27 @@ class SubiektGtSource:
                 missing=list(self._missing),
                 effect="contacts are read without them",
             )
-        self._tables = q.GtTables(self.schema, found)
+        roles = self._role_columns({c["name"] for c in columns})
+        self._tables = q.GtTables(self.schema, found, roles=roles, billing=billing)
         return self._tables
+
+    def _role_columns(self, present: set[str]) -> dict[str, str]:
+        """The configured role columns as this database spells them; a missing one is a
+        problem ``check`` reports (and the role reads as false meanwhile)."""
+        by_lower = {name.lower(): name for name in present}
+        found: dict[str, str] = {}
+        problems: list[str] = []
+        for role, column in self.roles.items():
+            if column.lower() in by_lower:
+                found[role] = by_lower[column.lower()]
+                continue
+            problems.append(
+                f"source.contact_{role}: kh_Pracownik has no column {column!r}: name a bit "
+                "column of kh_Pracownik that marks the role, or null when nobody has it"
+            )
+            log.warning("subiekt_gt.role_column_missing", role=role, column=column)
+        self._role_problems = tuple(problems)
+        return found
 
     def check(self) -> SourceCheck:
         """Count the in-scope contractors; a missing feature or table is a problem."""
@@ -116,7 +145,7 @@ class SubiektGtSource:
         with self._errors(), self._engine.connect() as conn:
             names = list(conn.execute(q.feature_names_query(t, self.feature)).scalars())
             count = conn.execute(q.count_query(t, self.feature)).scalar_one()
-        problems: list[str] = []
+        problems: list[str] = list(self._role_problems)
         facts: list[str] = []
         if not names:
             problems.append(
@@ -160,7 +189,7 @@ class SubiektGtSource:
             self._engine,
             q.main_query(t, self.feature, ids),
             q.contacts_query(t, self.feature, ids),
-            lambda row, mine: rows.contractor(row, rows.contacts(mine), names),
+            lambda row, mine: rows.contractor(row, rows.contacts(mine, t.roles), names),
             main_id=lambda row: int(row["kh_Id"]),
             person_id=lambda row: int(row["pk_IdKh"]),
             duplicate="subiekt_gt.duplicate_main_address",
@@ -216,6 +245,23 @@ class SubiektGtSource:
                 ("kh_Rodzaj", f"{row.kh_Rodzaj} ({kinds.get(row.kh_Rodzaj, 'unknown')})"),
             ),
         )
+
+    def directory(self) -> Iterator[DirectoryEntry]:
+        """Every contractor GT has (suppliers and contractors without the feature too)."""
+        t = self._inspect()
+        streaming = {"stream_results": True, "yield_per": STREAM_BATCH}
+        with self._errors(), self._engine.connect() as conn:
+            statement = q.directory_query(t, self.feature)
+            result = conn.execution_options(**streaming).execute(statement)
+            for row in result:
+                yield DirectoryEntry(
+                    key=str(row.kh_Id),
+                    symbol=rows.text(row.kh_Symbol) or str(row.kh_Id),
+                    name=rows.text(row.adr_NazwaPelna) or rows.text(row.adr_Nazwa),
+                    email=rows.text(row.kh_EMail),
+                    tax_id=rows.text(row.adr_NIP),
+                    in_scope=bool(row.in_scope),
+                )
 
     def close(self) -> None:
         """Dispose of the engine when this source built it. Never raises."""

@@ -24,12 +24,17 @@ OPTIONAL_CONTACT_COLUMNS = ("pk_EMail", "pk_TelKomorka", "pk_Zablokowany")
 
 
 def gt_metadata(
-    *, optional_contact_columns: bool | Collection[str] = True, schema: str | None = None
+    *,
+    optional_contact_columns: bool | Collection[str] = True,
+    schema: str | None = None,
+    contact_role_columns: Collection[str] = (),
 ) -> sa.MetaData:
     """The GT tables syncd reads (plus ``adr_Email`` and ``tel__Ewid``), with GT's indexes.
 
     ``optional_contact_columns``: ``True`` for all of ``OPTIONAL_CONTACT_COLUMNS``, ``False``
-    for none (an older GT), or the names of those to include.
+    for none (an older GT), or the names of those to include. ``contact_role_columns``: bit
+    columns someone added to ``kh_Pracownik`` for the contact roles GT has no column for
+    (``source.contact_receives_mail`` / ``contact_represents``); GT's own ones are skipped.
     """
     if optional_contact_columns is True:
         optional_contact_columns = OPTIONAL_CONTACT_COLUMNS
@@ -45,6 +50,7 @@ def gt_metadata(
         sa.Column("kh_Cena", sa.Integer),
         sa.Column("kh_IdRabat", sa.Integer, index=True),
         sa.Column("kh_IdOpiekun", sa.Integer, index=True),
+        sa.Column("kh_IdGrupa", sa.Integer, index=True),
         sa.Column("kh_Zablokowany", sa.Boolean, nullable=False, default=False),
         sa.Column("kh_Rodzaj", sa.Integer, nullable=False, default=KIND_CUSTOMER),
         sa.Column("kh_Osoba", sa.Boolean, nullable=False, default=False),
@@ -89,6 +95,11 @@ def gt_metadata(
         sa.Column("ck_IdCecha", sa.Integer, nullable=False, index=True),
     )  # fmt: skip
     sa.Table(
+        "sl_GrupaKh", md,  # the contractor group dictionary (grupa kontrahentów)
+        sa.Column("grk_Id", sa.Integer, primary_key=True),
+        sa.Column("grk_Nazwa", s(50), nullable=False),
+    )  # fmt: skip
+    sa.Table(
         "sl_Rabat", md,
         sa.Column("rt_id", sa.Integer, primary_key=True),
         sa.Column("rt_Nazwa", s(50), nullable=False),
@@ -126,6 +137,10 @@ def gt_metadata(
         sa.Column("pk_DataZmiany", sa.DateTime),
         *(c for c in optional if c.name in optional_contact_columns),
     )  # fmt: skip
+    contact = md.tables[f"{schema}.kh_Pracownik" if schema else "kh_Pracownik"]
+    for name in contact_role_columns:
+        if name not in contact.c:
+            contact.append_column(sa.Column(name, sa.Boolean, nullable=False, default=False))
     sa.Table(
         "adr_Email", md,
         sa.Column("am_Id", sa.Integer, primary_key=True),

@@ -29,6 +29,7 @@ PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("%Upust%", ("discounts",)),
     ("Kontakt%", ("contact_primary",)),
     ("Rodzaj%Kontakt%", ("contact_kinds",)),
+    ("%Grup%", ("groups",)),
 )
 # What a table with a foreign key to Podmioty that matches no pattern could be.
 LINK_SETTINGS = ("feature_link", "discounts", "contact_persons")

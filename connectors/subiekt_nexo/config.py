@@ -27,7 +27,8 @@ class NexoTables(Section):
     ``CechyPodmiotowPodmiot`` for contractors). Dictionary tables are keyed by ``Id``, as
     every nexo table is. A key that may be ``null`` means "this nexo does not keep it":
     ``discounts: null`` reads every discount as 0 %, ``contact_persons: null`` reads no
-    contact persons, ``blocked: null`` never blocks.
+    contact persons, ``blocked: null`` never blocks. ``groups`` alone defaults to null: an
+    upgrade must not start failing on a guessed table.
     """
 
     # The feature ("cecha") dictionary: Id + name; and which contractor carries which.
@@ -49,15 +50,27 @@ class NexoTables(Section):
     contact_person_person: Text = "Osoba_Id"
     contact_person_position: Text | None = "Stanowisko"
     contact_person_primary: Text | None = "Podstawowy"
+    # The contact person's roles: bit columns of the same link table (null: nobody has it).
+    contact_person_receives_mail: Text | None = None
+    contact_person_represents: Text | None = None
     # The kinds of Kontakty rows (Id + name), looked up by name, never by number.
     contact_kinds: Text = "RodzajeKontaktu"
     contact_kind_name: Text = "Nazwa"
     email_kind: Text = "E-mail"
     phone_kind: Text = "Telefon"
+    # The kind of the contractor's billing e-mail, e.g. "E-mail do faktur" (null: none).
+    billing_email_kind: Text | None = None
     # Kontakty's "primary" flag: the first of several e-mails (null: the lowest Id wins).
     contact_primary: Text | None = "Podstawowy"
     # Podmioty's "blocked" flag (null: never blocked by the ERP).
     blocked: Text | None = "Zablokowany"
+    # The contractor group (customer_group): a dictionary (Id + name) and the Podmioty
+    # column holding a contractor's group Id. No public source names them, so groups are
+    # read only once named here, e.g. ``groups: GrupyPodmiotow`` and ``contractor_group:
+    # Grupa_Id`` (``doctor --discover`` lists candidates); null: no contractor has a group.
+    groups: Text | None = None
+    group_name: Text = "Nazwa"
+    contractor_group: Text = "Grupa_Id"
 
 
 class SubiektNexoConfig(SqlSourceSection):

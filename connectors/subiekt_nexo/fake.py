@@ -35,6 +35,17 @@ SALESPERSON_BASE = 2_000_000_000  # + n: the person behind the n-th ERP user
 _MAX_CONTACTS = 100
 # Podmioty.Typ/Podtyp the fake gives a company contractor and a person.
 COMPANY, PERSON = (2, 7), (1, 0)
+# The fake keeps contractor groups where the docs suggest naming them (``source.tables.groups``
+# defaults to null on a real nexo), so the contract suite reads them on every kind.
+SUGGESTED_GROUPS = "GrupyPodmiotow"
+# The names the fake uses for what nexo may keep but no public source names (the roles of
+# a contact person, the billing e-mail's kind, the groups); ``source_config`` repeats them.
+FAKE_TABLES = NexoTables(
+    groups=SUGGESTED_GROUPS,
+    contact_person_receives_mail="OdbieraKorespondencje",
+    contact_person_represents="Reprezentuje",
+    billing_email_kind="E-mail do faktur",
+)
 _USERS = uuid.UUID("3f0a6c1e-2d7b-4c55-9a43-5b0f6f1d2e10")  # namespace of the users' ids
 
 
@@ -50,7 +61,7 @@ class NexoFake:
     ) -> None:
         self.url = url
         self.schema = schema
-        self.names = tables or NexoTables()
+        self.names = tables or FAKE_TABLES
         self.t = fake_tables(self.names, schema)
         self.engine = make_engine(url)
 
@@ -61,6 +72,8 @@ class NexoFake:
                 conn.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
             self.t["contractor"].metadata.create_all(conn)
             kinds = [self.names.phone_kind, "Faks", self.names.email_kind, "WWW"]
+            if self.names.billing_email_kind is not None:
+                kinds.append(self.names.billing_email_kind)
             conn.execute(
                 self.t["contact_kind"].insert(),
                 [{"id": n, "name": name} for n, name in enumerate(kinds, start=1)],
@@ -174,7 +187,7 @@ def _person(person: int, name: str | None) -> dict[str, Any]:
     return {
         "id": person, "symbol": None, "name": name, "tax_id": None, "phone": None,
         "is_contractor": False, "active": True, "kind": PERSON[0], "subkind": PERSON[1],
-        "price_level": None, "blocked": False,
+        "price_level": None, "blocked": False, "group": None,
     }  # fmt: skip
 
 
@@ -187,6 +200,7 @@ def _rows_of(
         "id": c.key, "symbol": c.symbol, "name": c.name, "tax_id": c.tax_id, "phone": c.phone,
         "is_contractor": c.customer, "active": True, "kind": kind, "subkind": subkind,
         "price_level": refs.level(conn, c.price_level), "blocked": c.blocked,
+        "group": refs.group(conn, c.group),
     })  # fmt: skip
     rows["address"].append({"id": c.key, "country": refs.country(conn, c.country)})
     rows["address_link"].append({"id": c.key, "contractor": c.key, "main": c.key})
@@ -196,6 +210,8 @@ def _rows_of(
     })  # fmt: skip
     if c.email is not None:
         rows["contact"].append(refs.contact(c.key, refs.email, c.email))
+    if c.billing_email is not None and refs.billing is not None:
+        rows["contact"].append(refs.contact(c.key, refs.billing, c.billing_email))
     rows["feature_link"].extend(
         {"contractor": c.key, "feature": refs.feature(conn, f)} for f in c.features
     )
@@ -217,6 +233,7 @@ def _rows_of(
                 rows["contact"].append(refs.contact(person, kind_id, value))
         rows["person_link"].append({
             "contractor": c.key, "person": person, "position": p.position, "primary": p.primary,
+            "receives_mail": p.receives_mail, "represents": p.represents,
         })  # fmt: skip
 
 
@@ -229,9 +246,11 @@ class _Refs:
         ck = t["contact_kind"]
         kinds = {name: i for i, name in conn.execute(sa.select(ck.c.id, ck.c.name))}
         self.email, self.phone = kinds[names.email_kind], kinds[names.phone_kind]
+        self.billing = kinds.get(names.billing_email_kind) if names.billing_email_kind else None
         self._named: dict[str, dict[str, int]] = {
             role: {name: i for i, name in conn.execute(sa.select(t[role].c.id, t[role].c.name))}
-            for role in ("feature", "price_level", "country")
+            for role in ("feature", "price_level", "country", "group")
+            if role in t
         }
         self._users = set(conn.execute(sa.select(t["user"].c.id)).scalars())
 
@@ -255,6 +274,10 @@ class _Refs:
 
     def country(self, conn: sa.Connection, name: str | None) -> int | None:
         return self._id(conn, "country", name)
+
+    def group(self, conn: sa.Connection, name: str | None) -> int | None:
+        """The group's Id, or None when this layout reads no groups (``groups: null``)."""
+        return self._id(conn, "group", name) if "group" in self._named else None
 
     def contact(self, owner: int, kind: int, value: str, *, primary: bool = True) -> dict[str, Any]:
         return {"owner": owner, "kind": kind, "value": value, "primary": primary}

@@ -70,13 +70,18 @@ def first_contact(
 def kinds_query(t: NexoSchema) -> sa.Select[*tuple[Any, ...]]:
     """The contact kinds whose names are the configured e-mail and phone kinds."""
     ck, n = t.contact_kind, t.names
+    names = [n.email_kind, n.phone_kind, *([n.billing_email_kind] if n.billing_email_kind else [])]
     return sa.select(ck.c.id.label("id"), ck.c.name.label("name")).where(
-        sa.or_(_same_name(ck.c.name, n.email_kind), _same_name(ck.c.name, n.phone_kind))
+        sa.or_(*(_same_name(ck.c.name, name) for name in names))
     )
 
 
 def main_query(
-    t: NexoSchema, feature: str, ids: list[int] | None, emails: Sequence[int]
+    t: NexoSchema,
+    feature: str,
+    ids: list[int] | None,
+    emails: Sequence[int],
+    billing: Sequence[int] = (),
 ) -> sa.Select[*tuple[Any, ...]]:
     """One row per in-scope contractor: main address, price level, discount, salesperson."""
     p, link, detail, adr, country = (
@@ -105,14 +110,23 @@ def main_query(
         user.c.name.label("owner_name"),
         first_contact(t, user.c.person, emails).label("owner_email"),
     ]
+    if billing:
+        columns.append(first_contact(t, p.c.id, billing).label("billing_email"))
     if "blocked" in p.c:
         columns.append(p.c.blocked.label("blocked"))
+    if t.group is not None:
+        joined = joined.outerjoin(t.group, t.group.c.id == p.c.group)
+        columns.append(t.group.c.name.label("customer_group"))
     if t.discount is not None:
         d = t.discount.alias()
         percent = sa.select(sa.func.max(d.c.percent)).where(d.c.contractor == p.c.id)
         columns.append(percent.scalar_subquery().label("discount"))
     query = sa.select(*columns).select_from(joined).where(in_scope(t, feature)).order_by(p.c.id)
     return query if ids is None else query.where(p.c.id.in_(ids))
+
+
+# The optional person-link columns a contact row carries, under these labels.
+ROLE_KEYS = ("position", "primary", "receives_mail", "represents")
 
 
 def contacts_query(
@@ -129,7 +143,7 @@ def contacts_query(
         person.c.phone.label("own_phone"),
         first_contact(t, person.c.id, emails).label("email"),
         first_contact(t, person.c.id, phones).label("phone"),
-        *(link.c[k].label(k) for k in ("position", "primary") if k in link.c),
+        *(link.c[k].label(k) for k in ROLE_KEYS if k in link.c),
     ]
     query = (
         sa.select(*columns)
@@ -160,6 +174,24 @@ def features_of_query(t: NexoSchema, contractor_id: int) -> sa.Select[str]:
         .select_from(link.join(f, f.c.id == link.c.feature))
         .where(link.c.contractor == contractor_id)
         .order_by(f.c.name)
+    )
+
+
+def directory_query(
+    t: NexoSchema, feature: str, emails: Sequence[int]
+) -> sa.Select[*tuple[Any, ...]]:
+    """Every contractor (``Kontrahent = 1``), in scope or not, with what a person searches
+    by and ``in_scope`` (1 or 0). Other ``Podmioty`` rows are people (contact persons,
+    salespeople), not contractors."""
+    p = t.contractor
+    return (
+        sa.select(
+            *(p.c[k].label(k) for k in ("id", "symbol", "name", "tax_id")),
+            first_contact(t, p.c.id, emails).label("email"),
+            sa.case((in_scope(t, feature), 1), else_=0).label("in_scope"),
+        )
+        .where(p.c.is_contractor == sa.true())
+        .order_by(p.c.id)
     )
 
 

@@ -22,10 +22,12 @@ Row = Mapping[Any, Any]
 
 @dataclass(frozen=True, slots=True)
 class Kinds:
-    """The ``RodzajeKontaktu`` ids whose names are the configured e-mail and phone kinds."""
+    """The ``RodzajeKontaktu`` ids whose names are the configured e-mail, phone and billing
+    e-mail kinds."""
 
     email: tuple[int, ...]
     phone: tuple[int, ...]
+    billing: tuple[int, ...] = ()
 
 
 def same_name(a: Any, b: Any) -> bool:
@@ -33,13 +35,17 @@ def same_name(a: Any, b: Any) -> bool:
     return (text(a) or "").lower() == (text(b) or "").lower()
 
 
-def kinds(rows: Iterable[Row], email: str, phone: str) -> Kinds:
-    """Sort the dictionary rows that ``kinds_query`` found into e-mail and phone ids."""
+def kinds(rows: Iterable[Row], email: str, phone: str, billing: str | None = None) -> Kinds:
+    """Sort the dictionary rows that ``kinds_query`` found into e-mail, phone and billing
+    e-mail ids."""
     found = list(rows)
-    return Kinds(
-        email=tuple(sorted(int(r["id"]) for r in found if same_name(r["name"], email))),
-        phone=tuple(sorted(int(r["id"]) for r in found if same_name(r["name"], phone))),
-    )
+
+    def named(name: str | None) -> tuple[int, ...]:
+        if name is None:
+            return ()
+        return tuple(sorted(int(r["id"]) for r in found if same_name(r["name"], name)))
+
+    return Kinds(email=named(email), phone=named(phone), billing=named(billing))
 
 
 def contact(row: Row) -> Contact | None:
@@ -59,6 +65,8 @@ def contact(row: Row) -> Contact | None:
         phone=phone,
         position=text(row.get("position")),
         is_primary=flag(row.get("primary")),
+        receives_mail=flag(row.get("receives_mail")),
+        represents=flag(row.get("represents")),
     )
 
 
@@ -96,6 +104,8 @@ def contractor(row: Row, people: tuple[Contact, ...]) -> SourceContractor:
         owner_email=text(row["owner_email"]),
         erp_blocked=flag(row.get("blocked")),
         contacts=people,
+        customer_group=text(row.get("customer_group")),
+        billing_email=text(row.get("billing_email")),
     )
 
 

@@ -26,8 +26,8 @@ import structlog
 
 from connectors._rows import flag, text
 from connectors._sql import is_connection_problem, make_engine, translate_errors
-from connectors._stream import read_merged
-from connectors.base import Candidate, ContractorFacts, SourceCheck
+from connectors._stream import STREAM_BATCH, read_merged
+from connectors.base import Candidate, ContractorFacts, DirectoryEntry, SourceCheck
 from connectors.subiekt_nexo import catalogue, rows
 from connectors.subiekt_nexo import query as q
 from connectors.subiekt_nexo.config import DEFAULT_SCHEMA, NexoTables, SubiektNexoConfig
@@ -97,16 +97,24 @@ class SubiektNexoSource:
     def _kinds(self, conn: sa.Connection) -> rows.Kinds:
         n = self.t.names
         return rows.kinds(
-            conn.execute(q.kinds_query(self.t)).mappings(), n.email_kind, n.phone_kind
+            conn.execute(q.kinds_query(self.t)).mappings(),
+            n.email_kind,
+            n.phone_kind,
+            n.billing_email_kind,
         )
 
-    def _kind_problems(self, kinds: rows.Kinds) -> list[str]:
+    def _kind_problems(self, kinds: rows.Kinds, *, vital: bool = False) -> list[str]:
+        """Configured kinds the dictionary lacks. ``vital``: only those a read cannot do
+        without; a missing billing kind only leaves the billing e-mail out (``check`` says)."""
         n, found = self.t.names, []
-        for key, name, ids in (
+        named: list[tuple[str, str | None, tuple[int, ...]]] = [
             ("email_kind", n.email_kind, kinds.email),
             ("phone_kind", n.phone_kind, kinds.phone),
-        ):
-            if not ids:
+        ]
+        if not vital:
+            named.append(("billing_email_kind", n.billing_email_kind, kinds.billing))
+        for key, name, ids in named:
+            if name is not None and not ids:
                 found.append(
                     f"source.tables.{key}: {self.t.contact_kind.name} has no kind named {name!r} "
                     f"(compared trimmed and case-insensitively); set source.tables.{key} to the "
@@ -150,7 +158,7 @@ class SubiektNexoSource:
             try:
                 with self._engine.connect() as conn:
                     kinds = self._kinds(conn)
-                if problems := self._kind_problems(kinds):
+                if problems := self._kind_problems(kinds, vital=True):
                     message = "cannot read the Subiekt nexo database: " + "; ".join(problems)
                     raise SourceUnavailable(message)
                 for chunk in chunks:
@@ -166,7 +174,7 @@ class SubiektNexoSource:
             people_sql = q.contacts_query(self.t, self.feature, ids, kinds.email, kinds.phone)
         return read_merged(
             self._engine,
-            q.main_query(self.t, self.feature, ids, kinds.email),
+            q.main_query(self.t, self.feature, ids, kinds.email, kinds.billing),
             people_sql,
             lambda row, mine: rows.contractor(row, rows.contacts(mine)),
             main_id=lambda row: int(row["id"]),
@@ -205,6 +213,22 @@ class SubiektNexoSource:
                 ("Typ/Podtyp", kind),
             ),
         )
+
+    def directory(self) -> Iterator[DirectoryEntry]:
+        """Every contractor nexo has (``Kontrahent = 1``), whatever its feature or status."""
+        streaming = {"stream_results": True, "yield_per": STREAM_BATCH}
+        with self._errors(), self._engine.connect() as conn:
+            kinds = self._kinds(conn)
+            statement = q.directory_query(self.t, self.feature, kinds.email)
+            for row in conn.execution_options(**streaming).execute(statement).mappings():
+                yield DirectoryEntry(
+                    key=str(row["id"]),
+                    symbol=text(row["symbol"]) or str(row["id"]),
+                    name=text(row["name"]),
+                    email=text(row["email"]),
+                    tax_id=text(row["tax_id"]),
+                    in_scope=bool(row["in_scope"]),
+                )
 
     def discover(self) -> list[Candidate]:
         """Candidate tables and columns for each ``source.tables`` setting (catalogue only)."""

@@ -27,7 +27,7 @@ _TINY = sa.SmallInteger()
 _UUID = sa.String(36)  # uniqueidentifier on SQL Server; only ever joined, never bound
 _PERCENT = sa.Numeric(19, 4)
 # The fake lets the database number these rows; every other id is given by the writer.
-_NUMBERED_BY_DATABASE = {"contact", "feature", "price_level", "country"}
+_NUMBERED_BY_DATABASE = {"contact", "feature", "price_level", "country", "group"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,18 @@ def _opt(
 
 def specs(n: NexoTables) -> list[Spec]:
     """Every table syncd reads, targets before the tables that refer to them."""
+    groups: list[Spec] = []
+    group_column: dict[str, Col] = {}
+    if n.groups is not None:
+        groups.append(Spec("group", n.groups, "groups", {
+            "id": Col("Id", _I, key=True),
+            "name": Col(n.group_name, _S, "group_name"),
+        }))  # fmt: skip
+        group_column["group"] = Col(
+            n.contractor_group, _I, "contractor_group", refers="group", foreign_key=False
+        )
     found = [
+        *groups,
         Spec("price_level", n.price_levels, "price_levels", {
             "id": Col("Id", _I, key=True),
             "name": Col(n.price_level_name, _S, "price_level_name"),
@@ -88,6 +99,7 @@ def specs(n: NexoTables) -> list[Spec]:
             "subkind": Col("Podtyp", _TINY),
             "price_level": Col("Podmiot_PoziomCen_Id", _I, refers="price_level", foreign_key=False),
             **_opt("blocked", n.blocked, _B, "blocked"),
+            **group_column,
         }),
         Spec("contact", "Kontakty", None, {
             "id": Col("Id", _I, key=True),
@@ -147,6 +159,9 @@ def specs(n: NexoTables) -> list[Spec]:
             ),
             **_opt("position", n.contact_person_position, _S, "contact_person_position"),
             **_opt("primary", n.contact_person_primary, _B, "contact_person_primary"),
+            **_opt("receives_mail", n.contact_person_receives_mail, _B,
+                   "contact_person_receives_mail"),
+            **_opt("represents", n.contact_person_represents, _B, "contact_person_represents"),
         }))  # fmt: skip
     return found
 
@@ -164,7 +179,8 @@ def shape(spec: Spec, schema: str | None) -> sa.Table:
 class NexoSchema:
     """The tables the connector reads, by role: ``t.contractor.c.id`` is ``Podmioty.Id``.
 
-    ``discount`` and ``person_link`` are None when ``source.tables`` sets them to null.
+    ``discount``, ``person_link`` and ``group`` are None when ``source.tables`` sets them
+    to null.
     """
 
     def __init__(self, names: NexoTables, schema: str | None) -> None:
@@ -186,6 +202,7 @@ class NexoSchema:
         self.feature_link = shapes["feature_link"]
         self.discount = shapes.get("discount")
         self.person_link = shapes.get("person_link")
+        self.group = shapes.get("group")
 
 
 def fake_tables(names: NexoTables, schema: str | None = None) -> dict[str, sa.Table]:

@@ -47,6 +47,7 @@ __all__ = [
     "Duration",
     "FieldProblems",
     "HttpUrl",
+    "LoginBy",
     "Mailbox",
     "OnRemoved",
     "Passwords",
@@ -130,10 +131,20 @@ class Passwords(StrEnum):
     NONE = "none"
 
 
+class LoginBy(StrEnum):
+    """What a portal account's login is: the contractor's e-mail, or its ERP symbol (the
+    client number, as ISPadmin does: mail then only goes to the e-mail, which several
+    contractors may share)."""
+
+    EMAIL = "email"
+    SYMBOL = "symbol"
+
+
 class PortalSection(Section):
     """``portal``: the keys every portal kind has. A kind adds its own."""
 
     kind: str
+    login: Annotated[LoginBy, PlainValidator(enum_parser(LoginBy))] = LoginBy.EMAIL
     on_removed: Annotated[OnRemoved, PlainValidator(enum_parser(OnRemoved))] = OnRemoved.DELETE
     adopt_existing: bool = False
     passwords: Annotated[Passwords, PlainValidator(enum_parser(Passwords))] = Passwords.SET

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, PlainValidator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, model_validator
 
 from syncd.config._values import (
     ListenAddress,
@@ -48,6 +48,38 @@ class MailTransport(StrEnum):
 
     SMTP = "smtp"
     FILE = "file"
+
+
+class MailRecipient(StrEnum):
+    """A place ``mail.recipient`` may send account mail to; each source kind says where it
+    finds it (README "Where mail goes")."""
+
+    CONTACT = "contact"  # the contact person authorised to receive mail
+    BILLING = "billing"  # the contractor's billing (invoice) e-mail
+    EMAIL = "email"  # the contractor's main e-mail (the login by default)
+
+
+def _recipient_list(value: object) -> object:
+    """One source may be written alone (``recipient: email``); anything else must be a list."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple):
+        raise ValueError("must be a list of sources, e.g. [contact, billing, email]")
+    return value
+
+
+def _recipient_chain(value: tuple[MailRecipient, ...]) -> tuple[MailRecipient, ...]:
+    """Each source once, and ``email`` among them: without it a contractor with neither a
+    contact nor a billing address would never get its activation mail."""
+    repeated = sorted({item.value for item in value if value.count(item) > 1})
+    if repeated:
+        raise ValueError(f"names {', '.join(repeated)} twice: name each source once")
+    if MailRecipient.EMAIL not in value:
+        raise ValueError(
+            "must include email (the contractor's main e-mail, the last resort), or a "
+            "contractor without the other addresses gets no mail: e.g. [contact, billing, email]"
+        )
+    return value
 
 
 class SmtpSecurity(StrEnum):
@@ -183,6 +215,12 @@ class MailConfig(Section):
     rate_limit: Annotated[int, AfterValidator(_positive)] | None = None  # messages per minute
     bounces: BouncesConfig = Field(default_factory=BouncesConfig)
     return_path: Annotated[str, AfterValidator(_return_path)] | None = None  # VERP
+    # Where mail goes: the first of these sources that has an address (syncd.mail.recipient).
+    recipient: Annotated[
+        tuple[Annotated[MailRecipient, PlainValidator(enum_parser(MailRecipient))], ...],
+        BeforeValidator(_recipient_list),
+        AfterValidator(_recipient_chain),
+    ] = (MailRecipient.EMAIL,)
 
     @model_validator(mode="after")
     def _transport_has_its_settings(self) -> MailConfig:

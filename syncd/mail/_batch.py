@@ -42,6 +42,7 @@ from syncd.mail.render import PASSWORD_TEMPLATES, MailRenderer
 from syncd.mail.transports import MailSession, RetryPolicy, send_with_retry
 from syncd.model import AccountStatus
 from syncd.passwords import cores, generate_password
+from syncd.recipient import choose_recipient
 from syncd.store import AuditEntry, Binding, MailRow
 from syncd.wiring import Services
 
@@ -196,7 +197,7 @@ class Batch:
         self._handled: set[int] = set()  # mail ids with an outcome in this batch
         self._committer: ThreadPoolExecutor | None = None
         # The last accepted mail whose "sent" commit may still be running.
-        self._recording: tuple[Future[None], MailRow, Binding] | None = None
+        self._recording: tuple[Future[None], MailRow, Binding, str] | None = None
         self._defer_rest = False  # the server is in trouble: the unsent rest waits
         self._renewed = monotonic()
         self._last_deferred = False  # two deferrals in a row: the server, not the mail
@@ -220,7 +221,7 @@ class Batch:
                 if self._defer_rest:
                     for row, binding in live:
                         if row.id not in self._handled:
-                            self._settle(row, "deferred", self.stopped or "", binding.login)
+                            self._settle(row, "deferred", self.stopped or "", self._to(binding))
             finally:
                 if self._recording is not None:  # on the way out with an error: still wait
                     self._recording[0].exception()
@@ -340,6 +341,12 @@ class Batch:
             self._stop(OUT_OF_TIME)
         return self.stopped is not None
 
+    def _to(self, binding: Binding) -> str:
+        """Where this account's mail goes (``mail.recipient``), chosen at send time, not at
+        enqueueing: a mail that waited goes where the ERP says today."""
+        chain = self.services.config.mail.recipient
+        return choose_recipient(chain, binding.fields, login=binding.login).address
+
     def _render(self, row: MailRow, binding: Binding, password: str | None) -> EmailMessage:
         """The message of one mail; raises ``MailTemplateError`` or ``ValueError``."""
         context = mail_context(row, binding)
@@ -347,7 +354,7 @@ class Batch:
             context["password"] = password
         renderer = self.renderer(row.language)
         message = renderer.render(
-            row.template, binding.login, context, message_id=_message_id(row, renderer.sender)
+            row.template, self._to(binding), context, message_id=_message_id(row, renderer.sender)
         )
         del context
         verp = self.services.config.mail.return_path
@@ -364,20 +371,21 @@ class Batch:
         password: str | None,
     ) -> bool:
         """Send one rendered mail; False when the rest of the batch must wait."""
+        to = self._to(binding)
         try:
             self._send(session, rendering.result())
         except PermanentMailError as error:
-            self._settle(row, "failed", f"{error.code} {error.text}", binding.login)
+            self._settle(row, "failed", f"{error.code} {error.text}", to)
             return True
         except TemporaryMailError as error:
-            self._settle(row, "deferred", str(error), binding.login)
+            self._settle(row, "deferred", str(error), to)
             if _server_trouble(error) or self._last_deferred:
                 self._stop(f"the mail server is unavailable: {error}")
                 return False
             self._last_deferred = True
             return True
         except MailTemplateError as error:
-            self._settle(row, "deferred", str(error), binding.login)
+            self._settle(row, "deferred", str(error), to)
             self._stop(f"a mail template fails: {error}; run `syncd check-config`")
             return False
         except (ValueError, smtplib.SMTPException) as error:
@@ -388,13 +396,13 @@ class Batch:
             text = f"cannot be sent: {type(error).__name__}: {error}"
             if password:
                 text = text.replace(password, "***")
-            self._settle(row, "failed", text[:500], binding.login)
+            self._settle(row, "failed", text[:500], to)
             return True
         self._last_deferred = False
         self._sent_previous()  # in case the transport never called before_accept
         assert self._committer is not None
-        future = self._committer.submit(self._commit_sent, row, binding)
-        self._recording = (future, row, binding)
+        future = self._committer.submit(self._commit_sent, row, binding, to)
+        self._recording = (future, row, binding, to)
         self._handled.add(row.id)
         return True
 
@@ -410,16 +418,18 @@ class Batch:
             before_accept=self._sent_previous,
         )
 
-    def _commit_sent(self, row: MailRow, binding: Binding) -> None:
+    def _commit_sent(self, row: MailRow, binding: Binding, to: str) -> None:
         """The duplicate window closes here: one commit, right after the server's answer.
 
         It runs on the ``sent`` thread while the next mail is rendered and transferred;
         the next mail's final "." waits for it (``_sent_previous``), so at any moment at
-        most one mail is accepted by the server and not yet marked sent."""
+        most one mail is accepted by the server and not yet marked sent. The row keeps
+        the address it went to, which a bounce must name."""
         password_mail = row.template in PASSWORD_TEMPLATES
-        detail = {"mail_id": row.id, "template": row.template}
+        detail = {"mail_id": row.id, "template": row.template, "to": to}
         entry = AuditEntry(row.key, binding.login, "mail_sent", "ok", detail, self.actor)
-        self.store.record_sent(row.id, activate=row.key if password_mail else None, entry=entry)
+        activate = row.key if password_mail else None
+        self.store.record_sent(row.id, activate=activate, entry=entry, recipient=to)
 
     def _sent_previous(self) -> None:
         """Wait for the previous mail's "sent" commit, then note it (outcome, log, portal
@@ -427,7 +437,7 @@ class Batch:
         can be accepted, and at the end of the batch."""
         if self._recording is None:
             return
-        future, row, binding = self._recording
+        future, row, binding, to = self._recording
         self._recording = None
         try:
             future.result()
@@ -435,7 +445,7 @@ class Batch:
             log.error("mail.sent_not_recorded", mail_id=row.id, contractor=row.key)
             raise
         password_mail = row.template in PASSWORD_TEMPLATES
-        self.outcomes.append(MailOutcome(row.id, row.key, row.template, binding.login, "sent"))
+        self.outcomes.append(MailOutcome(row.id, row.key, row.template, to, "sent"))
         self._handled.add(row.id)
         self.on_mail()
         log.info("mail.sent", mail_id=row.id, template=row.template, contractor=row.key)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any, TextIO
@@ -32,7 +32,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 import structlog
 
-from syncd.config import Config, ConfigError
+from syncd.config import Config, ConfigError, MailRecipient
 from syncd.mail._dsn import (
     Bounce,
     created_stamp,
@@ -43,6 +43,7 @@ from syncd.mail._dsn import (
 )
 from syncd.mail._imap import open_mailbox
 from syncd.mail.render import PASSWORD_TEMPLATES
+from syncd.recipient import choose_recipient
 from syncd.store import AuditEntry, MailRow, StateStore
 from syncd.store._batch import audit_values
 from syncd.store._rows import load_json, mail_from_row
@@ -233,12 +234,17 @@ def _record_delay(store: StateStore, mail: MailRow, item: dict[str, Any]) -> Non
 # -- the read side: status, explain, accounts show -----------------------------------------
 
 
-def undeliverable(store: StateStore, keys: Collection[str] | None = None) -> dict[str, Any]:
+def undeliverable(
+    store: StateStore,
+    keys: Collection[str] | None = None,
+    *,
+    chain: Sequence[MailRecipient] = (MailRecipient.EMAIL,),
+) -> dict[str, Any]:
     """Contractors whose current e-mail bounced for good, by key (one query).
 
-    An address stays undeliverable while the binding's e-mail (or login) is still the one
-    a bounced mail went to; once the ERP has another e-mail the next cycle changes the
-    binding and this no longer lists it."""
+    An address stays undeliverable while the binding's e-mail (or login, or the address
+    ``mail.recipient`` chooses, ``chain``) is still the one a bounced mail went to; once the
+    ERP has another e-mail the next cycle changes the binding and this no longer lists it."""
     query = (
         sa.select(outbox, binding.c.login.label("b_login"), binding.c.fields_json)
         .join(binding, binding.c.contractor_key == outbox.c.contractor_key)
@@ -251,8 +257,9 @@ def undeliverable(store: StateStore, keys: Collection[str] | None = None) -> dic
     with store.begin(write=False) as connection:
         for row in connection.execute(query).mappings():
             key = row["contractor_key"]
-            email = load_json(row["fields_json"]).get("email") or ""
-            current = {row["b_login"].lower(), str(email).lower()}
+            fields = load_json(row["fields_json"])
+            chosen = choose_recipient(chain, fields, login=row["b_login"]).address
+            current = {row["b_login"].lower(), str(fields.get("email") or "").lower(), chosen}
             if key in found or row["recipient"].lower() not in current:
                 continue
             found[key] = {

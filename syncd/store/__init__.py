@@ -263,8 +263,16 @@ class StateStore:
         with self.begin() as connection:
             connection.execute(sa.update(outbox).where(outbox.c.id == mail_id).values(values))
 
-    def record_sent(self, mail_id: int, *, activate: str | None, entry: AuditEntry) -> None:
-        """Record, in one short transaction, that the SMTP server accepted mail ``mail_id``.
+    def record_sent(
+        self,
+        mail_id: int,
+        *,
+        activate: str | None,
+        entry: AuditEntry,
+        recipient: str | None = None,
+    ) -> None:
+        """Record, in one short transaction, that the SMTP server accepted mail ``mail_id``
+        (sent to ``recipient``, when the mailer chose another address than the row's).
 
         ``activate`` names the contractor whose account now has a password (activation,
         reset): its binding gets ``activated`` and, if it was pending, status ``active``.
@@ -272,6 +280,8 @@ class StateStore:
         now = self.clock()
         with self.begin() as connection:
             connection.execute(mail_sql.SENT, [{"m_id": mail_id, "m_now": now}])
+            if recipient is not None:
+                connection.execute(mail_sql.SENT_TO, [{"m_id": mail_id, "m_to": recipient}])
             if activate is not None:
                 connection.execute(mail_sql.ACTIVATED, [{"b_key": activate, "b_now": now}])
             connection.execute(sa.insert(audit), [batch.audit_values(entry, now, None)])

@@ -23,6 +23,12 @@ SENT = (
     .where(M.id == p("m_id", M.id), M.status == "pending")
     .values(status="sent", sent_at=p("m_now", M.sent_at), attempts=M.attempts + 1, last_error=None)
 )
+# The address the mailer chose at send time (``syncd.recipient``), for bounces to match.
+SENT_TO = (
+    sa.update(outbox)
+    .where(M.id == p("m_id", M.id), M.status == "sent", M.recipient != p("m_to", M.recipient))
+    .values(recipient=p("m_to", M.recipient))
+)
 FAILED = (
     sa.update(outbox)
     .where(M.id == p("m_id", M.id), M.status == "pending")

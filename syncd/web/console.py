@@ -1,7 +1,7 @@
 """What the console's pages show and do, on one set of open connections.
 
 Every read and every action goes through the modules the command line uses: the
-dashboard is ``syncd.status.collect``, the directory ``Support.find``, the card
+dashboard is ``syncd.status.collect``, the directory ``Support.find_everywhere``, the card
 ``syncd.explain.collect``, the actions ``syncd.accounts.Support`` (with the person's name
 as the ``actor``) and ``syncd.cycle.run_cycle``. Nothing here re-implements them; this
 module only decides who may see what and turns outcomes into notices.
@@ -22,7 +22,6 @@ from datetime import timedelta
 from typing import Any
 
 from syncd import explain, lookup, status
-from syncd._search import search
 from syncd.accounts import Support
 from syncd.config import Config
 from syncd.cycle import CycleRequest, run_cycle
@@ -77,20 +76,27 @@ class Console:
         return document
 
     def directory(self, person: Person, query: str) -> dict[str, Any]:
-        """``accounts find`` for this person, plus the contractors in conflict (no account,
-        and why) for those who may see them."""
+        """``accounts find`` for this person: the accounts they may see and, for those who
+        may see them, the contractors without one, each with the kind and the reason the
+        CLI shows (conflict, quarantined, retrying, not created yet, out of scope)."""
         support = self.support(person)
-        accounts = [a for a in support.find(query) if person.sees(a["owner_email"])]
-        conflicts: list[dict[str, Any]] = []
-        if not person.is_salesperson:  # a conflict has no account, so no known salesperson
-            rows = self.services.store.conflicts()
-            shown = [({"name": c.name, "symbol": c.symbol}, c.login or "") for c in rows]
-            conflicts = [
-                {"key": rows[i].key, "symbol": rows[i].symbol, "name": rows[i].name,
-                 "login": rows[i].login, "reason": rows[i].reason}
-                for i in search(query, shown)
-            ]  # fmt: skip
-        return {"query": query, "accounts": accounts, "conflicts": conflicts}
+        if person.is_salesperson:  # no account, no known salesperson: nothing to match
+            accounts = [a for a in support.find(query) if person.sees(a["owner_email"])]
+            return {
+                "query": query,
+                "accounts": accounts,
+                "without": [],
+                "more_out_of_scope": 0,
+                "erp_error": None,
+            }
+        found = support.find_everywhere(query)
+        return {
+            "query": query,
+            "accounts": found["accounts"],
+            "without": [entry for entry in found["results"] if not entry["account"]],
+            "more_out_of_scope": found["more_out_of_scope"],
+            "erp_error": found["erp_error"],
+        }
 
     def card(self, person: Person, ident: str) -> dict[str, Any]:
         """Everything ``explain`` knows about one contractor; when the ERP cannot be reached,

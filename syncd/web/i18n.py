@@ -123,6 +123,14 @@ POLISH: dict[str, str] = {
     "Status": "Status",
     "Salesperson": "Handlowiec",
     "Why": "Dlaczego",
+    "Reason": "Powód",
+    "Quarantined": "W kwarantannie",
+    "Retrying": "Ponawiane",
+    "Not created yet": "Jeszcze nie utworzone",
+    "Out of scope": "Poza zakresem",
+    "{n} more contractors out of scope match: narrow the search.": (
+        "Pasuje jeszcze {n} kontrahentów poza zakresem: zawęź wyszukiwanie."
+    ),
     # -- card
     "Contractor": "Kontrahent",
     "ERP": "ERP",

@@ -33,7 +33,8 @@ CREATE_BODY = """{
     "price_level": {{ price_level }},
     "discount": {{ discount }},
     "owner": {"name": {{ owner_name }}, "email": {{ owner_email }}},
-    "contacts": {{ contacts | tojson }}
+    "contacts": {{ contacts | tojson }},
+    "customer_group": {{ customer_group }}
   }
 }"""
 # A PATCH merges objects deeply, so an update sends only what changed, nested or not.
@@ -78,6 +79,7 @@ def section(url: str, **changes: Any) -> dict[str, Any]:
             "owner_name": "b2b.owner.name",
             "owner_email": "b2b.owner.email",
             "contacts": "b2b.contacts",
+            "customer_group": "b2b.customer_group",
         },
     }
     values.update(changes)

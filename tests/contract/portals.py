@@ -63,8 +63,17 @@ def desired(key: str, **changes: Any) -> DesiredAccount:
         "owner_name": "Jan Kowalski",
         "owner_email": "jan@example.com",
         "contacts": (
-            Contact("Anna Nowak", "anna@example.com", "600100200", "Zakupy", is_primary=True),
+            Contact(
+                "Anna Nowak",
+                "anna@example.com",
+                "600100200",
+                "Zakupy",
+                is_primary=True,
+                receives_mail=True,
+            ),
+            Contact("Piotr Zieliński", "piotr@example.com", None, "Prezes", represents=True),
         ),
+        "customer_group": "Hurtownie",
     }
     values.update(changes)
     return DesiredAccount(**values)

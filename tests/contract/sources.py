@@ -31,17 +31,20 @@ CONTRACTORS = (
         tax_id="PL 521-301-72-28", phone=" 22 123 45 67 ", street="ul. Świętokrzyska",
         house="12", flat="3a", postcode="00-916", city="Warszawa", country="Polska",
         price_level="Hurtowa", discount=Decimal("12.5"), salesperson=ANNA, features=("b2b",),
+        group="Hurtownie",
         contacts=(
             FakeContact("Zofia", "Łęcka", email="Z.Lecka@zuraw.pl", phone="601 000 001",
-                        position="Zaopatrzenie"),
-            FakeContact("Adam", "Ąbel", phone="602 000 002", primary=True),
+                        position="Zaopatrzenie", receives_mail=True),
+            FakeContact("Adam", "Ąbel", phone="602 000 002", primary=True, represents=True),
             FakeContact(None, None, email="faktury@zuraw.pl"),
         ),
+        billing_email="Ksiegowosc@Zuraw.pl",
     ),
     FakeContractor(
         2, "K002", "Krakbud S.A.", email="biuro@krakbud.pl", tax_id="6762461659",
         street="ul. Grzegórzecka", house="67", postcode="31-559", city="Kraków",
         price_level="Dystrybutor", discount=Decimal(5), salesperson=PIOTR, features=(" B2B ",),
+        group="Budowlanka",
     ),
     FakeContractor(
         3, "DE-MUELLER", "Müller & Söhne GmbH", email="einkauf@mueller-soehne.de",
@@ -54,6 +57,7 @@ CONTRACTORS = (
     FakeContractor(6, "K006", "Zalesie", city="Zalesie", house="7", features=("B2b",)),
     FakeContractor(7, "K007", "Bez Niczego", email="n@n.pl"),
     FakeContractor(8, "K008", "Hurtownia Ósemka", email="osemka@o.pl", features=("b2b",),
+                   group="Hurtownie",
                    contacts=(FakeContact("Ewa", "Ósma", email="ewa@o.pl", primary=True),)),
 )  # fmt: skip
 IN_SCOPE = ("1", "2", "3", "6", "8")
@@ -82,10 +86,20 @@ def expected(c: FakeContractor) -> SourceContractor:
         else None,
         owner_email=c.salesperson.email if c.salesperson else None,
         erp_blocked=c.blocked,
+        customer_group=c.group,
         contacts=tuple(
-            Contact(_name(p), text(p.email), text(p.phone), text(p.position), p.primary)
+            Contact(
+                _name(p),
+                text(p.email),
+                text(p.phone),
+                text(p.position),
+                p.primary,
+                receives_mail=p.receives_mail,
+                represents=p.represents,
+            )
             for p, _ in people
         ),
+        billing_email=text(c.billing_email),
     )
 
 

@@ -8,6 +8,7 @@ them (``stored_fields``), exactly as the full reconcile compares them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,52 @@ def test_update_one_field_changes_only_it(target: Built) -> None:
     account_id = _create(portal, account, "active")
     _ok(portal.apply([UpdateAccount("102", account_id, {"price_level": "Dystrybutor"})]))
     expected = {**account.fields(), "price_level": "Dystrybutor"}
+    assert _stored(portal, _find(portal, account.login).fields) == _stored(portal, expected)
+
+
+def test_a_group_change_is_an_update_of_that_field_alone(target: Built) -> None:
+    """Every kind stores ``customer_group``; moving the contractor to another group (or to
+    none) changes it and nothing else, as a price level change does."""
+    portal, account = target.portal, desired("117")
+    assert "customer_group" in portal.stored_fields
+    account_id = _create(portal, account, "active")
+    for group in ("Detal", None):
+        _ok(portal.apply([UpdateAccount("117", account_id, {"customer_group": group})]))
+        expected = {**account.fields(), "customer_group": group}
+        assert _stored(portal, _find(portal, account.login).fields) == _stored(portal, expected)
+
+
+def test_accounts_may_share_an_email_when_their_logins_differ(target: Built) -> None:
+    """With ``portal.login: symbol`` two accounts have one e-mail: the portal keeps both."""
+    portal = target.portal
+    fields = target.section.get("fields") or {}
+    if fields.get("login") and fields.get("login") == fields.get("email"):
+        pytest.skip("this portal's login is its e-mail (WordPress): it cannot log in by symbol")
+    first = desired("118", login="S-118", email="wspolny@example.com")
+    second = desired("119", login="S-119", email="wspolny@example.com")
+    _create(portal, first)
+    _create(portal, second)
+    found = portal.find_by_logins(["S-118", "S-119"])
+    assert sorted(found) == ["S-118", "S-119"]
+    if "email" in portal.stored_fields:
+        assert {a.fields["email"] for a in found.values()} == {"wspolny@example.com"}
+
+
+def test_contact_roles_read_back_and_change(target: Built) -> None:
+    """A contact person's roles (receives mail, represents) are stored and updated like
+    any other field, wherever the portal stores contacts."""
+    portal, account = target.portal, desired("103")
+    if "contacts" not in portal.stored_fields:
+        assert "contacts" not in _stored(portal, account.fields())
+        return
+    account_id = _create(portal, account, "active")
+    stored = _find(portal, account.login).fields["contacts"]
+    assert [(c["receives_mail"], c["represents"]) for c in stored] == [(True, False), (False, True)]
+    anna, piotr = account.contacts
+    swapped = (replace(anna, receives_mail=False), replace(piotr, receives_mail=True))
+    fields = {"contacts": [c.as_dict() for c in swapped]}
+    _ok(portal.apply([UpdateAccount("103", account_id, fields)]))
+    expected = {**account.fields(), **fields}
     assert _stored(portal, _find(portal, account.login).fields) == _stored(portal, expected)
 
 

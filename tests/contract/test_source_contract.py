@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
+from connectors._rows import text
 from connectors.base import Source
 from connectors.fake import FakeContractor
 from syncd.errors import SourceUnavailable
@@ -65,7 +66,8 @@ def test_scope_is_the_trimmed_case_insensitive_feature_and_customers_only(source
 
 
 def test_every_field_is_read_the_same_way_by_every_kind(source: Source) -> None:
-    """Name, NIP, phone, address, price level, discount, salesperson, block flag and contacts."""
+    """Name, NIP, phone, address, price level, discount, salesperson, block flag, contacts
+    and customer group."""
     got = _read(source)
     for contractor in CONTRACTORS:
         if str(contractor.key) in IN_SCOPE:
@@ -89,6 +91,19 @@ def test_edits_and_deletions_show_on_the_next_read(erp: Erp, source: Source) -> 
     assert got["1"] == expected(replace(first, price_level="Detaliczna", discount=0, contacts=()))
 
 
+def test_the_customer_group_is_read_by_name_and_its_change_shows(erp: Erp, source: Source) -> None:
+    """The contractor group's name is ``customer_group``; moving a contractor to another
+    group, or out of every group, shows on the next read."""
+    got = _read(source)
+    assert (got["1"].customer_group, got["2"].customer_group) == ("Hurtownie", "Budowlanka")
+    assert got["3"].customer_group is None
+    erp.fake.replace(replace(CONTRACTORS[0], group="Detal"))
+    erp.fake.replace(replace(CONTRACTORS[1], group=None))
+    again = _read(source)
+    assert (again["1"].customer_group, again["2"].customer_group) == ("Detal", None)
+    assert again["8"].customer_group == "Hurtownie"
+
+
 def test_describe_explains_scope_for_in_and_out_of_scope_contractors(source: Source) -> None:
     """describe() finds a contractor by id or symbol, in scope or not, and says why."""
     inside = source.describe("1")
@@ -102,6 +117,22 @@ def test_describe_explains_scope_for_in_and_out_of_scope_contractors(source: Sou
         assert not outside.in_scope
         assert "NOT in scope" in outside.scope or "not" in outside.scope.lower()
     assert source.describe("999999") is None
+
+
+def test_the_directory_lists_contractors_in_and_out_of_scope(source: Source) -> None:
+    """directory() streams every contractor with what a person searches by: the in-scope
+    ones and those without the feature (a supplier is listed where the kind calls it a
+    contractor: GT and sql list K005, nexo's Kontrahent=0 row is not one)."""
+    entries = {e.key: e for e in source.directory()}
+    assert {"1", "2", "3", "4", "6", "7", "8"} <= set(entries) <= {str(c.key) for c in CONTRACTORS}
+    for contractor in CONTRACTORS:
+        entry = entries.get(str(contractor.key))
+        if entry is None:
+            continue
+        assert (entry.symbol, entry.name) == (contractor.symbol, contractor.name)
+        assert entry.email == text(contractor.email)
+        assert entry.tax_id == text(contractor.tax_id)
+        assert entry.in_scope == (entry.key in IN_SCOPE), entry.key
 
 
 def test_check_counts_the_scope_without_problems(source: Source) -> None:

@@ -78,6 +78,7 @@ def test_first_sync_creates_exactly_the_in_scope_contractors_with_spec_fields(en
         "discount": Decimal("12.50"),
         "owner_name": "Anna Nowak",
         "owner_email": "anna.nowak@hurtownia.pl",
+        "customer_group": None,
         "status": "pending",
         "block_reason": None,
         "password_hash": None,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from syncd.directory import OUT_OF_SCOPE_SHOWN
 from syncd.store.schema import record_backoff
 from tests.gt_env import GtEnv, gt_env
 
@@ -35,25 +36,53 @@ def _find(env: GtEnv, query: str) -> dict[str, Any]:
 
 
 def test_wildcard_lists_a_contractor_without_an_account_with_the_reason(env: GtEnv) -> None:
-    """'*kowalsk*' lists K002's account and the conflicted K021 with its conflict's reason."""
+    """'*kowalsk*' lists K002's account, the conflicted K021 with its conflict's reason and
+    K022, out of scope, with the ERP's reason (it lacks the feature)."""
     doc = _find(env, "*kowalsk*")
     assert [a["key"] for a in doc["accounts"]] == ["2"]
-    [without] = [r for r in doc["results"] if not r["account"]]
-    assert (without["key"], without["why"]) == ("21", "conflict")
-    assert "already the login of contractor 2" in without["reason"]
+    without = {r["key"]: r for r in doc["results"] if not r["account"]}
+    assert {key: r["why"] for key, r in without.items()} == {
+        "21": "conflict",
+        "22": "out_of_scope",
+    }
+    assert "already the login of contractor 2" in without["21"]["reason"]
+    assert without["22"]["reason"].startswith("out of scope: NOT in scope: it does not carry")
+    assert "add the feature to the contractor in Subiekt GT" in without["22"]["reason"]
     text = env.cli("accounts", "find", "*kowalsk*").out
-    assert "1 account(s) and 1 contractor(s) without one" in text
+    assert "1 account(s) and 2 contractor(s) without one" in text
     assert "(no account)" in text
     assert "give each contractor its own e-mail" in text
+    assert "out_of_scope" in text
+    assert "it does not carry the feature 'b2b'" in text
 
 
-def test_an_out_of_scope_contractor_is_found_by_its_exact_symbol_or_id(env: GtEnv) -> None:
-    """K022 lacks the feature: a wildcard does not list it, its symbol and id do, with why."""
-    assert "22" not in [r["key"] for r in _find(env, "*bez cechy*")["results"]]
+def test_an_out_of_scope_contractor_is_found_by_a_wildcard_its_symbol_or_id(env: GtEnv) -> None:
+    """K022 lacks the feature: a wildcard on its name (which K004 matches too), its symbol
+    and its id list it, with why; so is a supplier found by its name."""
+    found = {r["key"]: (r["why"], r["account"]) for r in _find(env, "*bez cechy*")["results"]}
+    assert found == {"4": ("out_of_scope", False), "22": ("out_of_scope", False)}
+    supplier = _find(env, "Dostawca")["results"]
+    assert [(r["key"], r["why"]) for r in supplier] == [("5", "out_of_scope")]
+    assert "supplier only" in supplier[0]["reason"]
     for query in ("K022", "22"):  # "22" also matches other NIPs, after the exact id
         found = _find(env, query)["results"][0]
         assert (found["key"], found["why"], found["account"]) == ("22", "out_of_scope", False)
         assert found["reason"].startswith("out of scope: ")
+
+
+def test_many_out_of_scope_matches_are_counted_beyond_the_ones_described(env: GtEnv) -> None:
+    """Only the first OUT_OF_SCOPE_SHOWN out-of-scope matches are described (one ERP query
+    each); the rest are counted, and the text says to narrow the search."""
+    with env.edit() as w:
+        for n in range(25):
+            w.add_contractor(100 + n, f"KW{n:03d}", f"Kowalski Hurt {n:02d}", features=["x"])
+    doc = _find(env, "*kowalski hurt*")
+    assert len(doc["results"]) == OUT_OF_SCOPE_SHOWN
+    assert {r["why"] for r in doc["results"]} == {"out_of_scope"}
+    assert doc["results"][0]["name"] == "Kowalski Hurt 00"  # ranked by name
+    assert doc["more_out_of_scope"] == 25 - OUT_OF_SCOPE_SHOWN
+    text = env.cli("accounts", "find", "*kowalski hurt*").out
+    assert f"... and {25 - OUT_OF_SCOPE_SHOWN} more out of scope: narrow the search" in text
 
 
 def test_new_and_quarantined_contractors_say_why_they_have_no_account(env: GtEnv) -> None:

@@ -118,6 +118,8 @@ def test_create_writes_core_attributes_and_the_extension(
         "phone": "600100200",
         "position": "Zakupy",
         "isPrimary": True,
+        "receivesMail": True,
+        "represents": False,
     }
     assert "password" not in user
 

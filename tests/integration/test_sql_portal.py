@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from structlog.testing import capture_logs
 
@@ -27,6 +29,7 @@ from connectors.base import (
     SetPassword,
     UpdateAccount,
 )
+from connectors.sql_portal._migrate import MIGRATIONS_DIR
 from connectors.sql_portal.config import SqlPortalConfig
 from connectors.sql_portal.portal import SqlPortal
 from connectors.sql_portal.schema import account, contact, metadata
@@ -37,6 +40,7 @@ from syncd.passwords import verify_password
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 HASH = "$2b$12$SECRETSECRETSECRETSECRETuQ2yWm0V3iQpZsN6d1n6b1QGmJm9e"
 PLAIN = "Plant3d-Secret-Kx7"
+CONTACT_ROLE_COLUMNS = ("receives_mail", "represents")  # added by migration 0002
 
 
 class Clock:
@@ -47,6 +51,9 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+HEAD = "0003"  # the newest portal migration
 
 
 @pytest.fixture
@@ -146,7 +153,7 @@ def test_ensure_ready_twice_creates_the_tables_once(portal: SqlPortal, db: sa.En
     )
     with db.connect() as conn:
         versions = conn.execute(sa.text("SELECT version_num FROM syncd_portal_version")).all()
-    assert versions == [("0001",)]
+    assert versions == [(HEAD,)]
 
 
 def test_migration_matches_the_schema_the_code_queries(portal: SqlPortal, db: sa.Engine) -> None:
@@ -504,7 +511,14 @@ def test_an_older_install_is_stamped_and_check_failures_are_record_errors(
     refuses (a CHECK the portal added) is that op's RecordError, without the password hash."""
     older = sa.MetaData()
     table = account.to_metadata(older)
-    contact.to_metadata(older)
+    kept = [c for c in contact.c if c.name not in {"id", "account_id", *CONTACT_ROLE_COLUMNS}]
+    sa.Table(  # b2b_contact before migration 0002
+        "b2b_contact",
+        older,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("account_id", sa.Integer, sa.ForeignKey("b2b_account.id"), nullable=False),
+        *(sa.Column(c.name, c.type, nullable=c.nullable) for c in kept),
+    )
     table.append_constraint(sa.CheckConstraint("phone <> '000'", name="ck_b2b_account_phone"))
     older.create_all(db)
     portal = SqlPortal(db_url, clock=clock)
@@ -518,12 +532,101 @@ def test_an_older_install_is_stamped_and_check_failures_are_record_errors(
 
     with db.connect() as conn:
         versions = conn.execute(sa.text("SELECT version_num FROM syncd_portal_version")).all()
-    assert versions == [("0001",)]
+    assert versions == [(HEAD,)]
     error = outcomes[0].error
     assert type(error) is RecordError
     assert "ck_b2b_account_phone" in str(error)
     assert "SECRET" not in str(error)
     assert outcomes[1].ok
+
+
+def test_an_install_at_the_first_revision_gains_the_customer_group_keeping_its_rows(
+    db_url: str, db: sa.Engine, clock: Clock
+) -> None:
+    """A portal migrated before customer_group existed is upgraded in place: its accounts
+    stay, with an empty group, and a group can then be written."""
+    from alembic import command
+    from alembic.config import Config
+
+    from connectors.sql_portal._migrate import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    with db.begin() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("b2b_account")}
+        assert "customer_group" not in columns
+        now = datetime(2026, 1, 1)
+        conn.execute(
+            sa.text(
+                "INSERT INTO b2b_account (login, contractor_key, status, discount, created_at, "
+                "updated_at) VALUES ('stary@example.com', 'K9', 'active', 0, :now, :now)"
+            ),
+            {"now": now},
+        )
+    portal = SqlPortal(db_url, clock=clock)
+    try:
+        portal.ensure_ready()
+        old = portal.find_by_logins(["stary@example.com"])["stary@example.com"]
+        assert old.fields["customer_group"] is None
+        update = UpdateAccount("K9", old.id, {"customer_group": "Hurtownie"})
+        assert portal.apply([update])[0].ok
+        again = portal.find_by_logins(["stary@example.com"])["stary@example.com"]
+        assert again.fields["customer_group"] == "Hurtownie"
+    finally:
+        portal.close()
+    with db.connect() as conn:
+        versions = conn.execute(sa.text("SELECT version_num FROM syncd_portal_version")).all()
+    assert versions == [(HEAD,)]
+
+
+def test_a_0001_portal_gains_the_contact_role_columns_and_keeps_its_contacts(
+    db_url: str, db: sa.Engine, clock: Clock
+) -> None:
+    """Migration 0002 adds the contact roles to a portal made by 0001: its contact rows stay,
+    read back with both roles false, and the roles are then written like any field."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.connect() as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        tables = sa.MetaData()
+        tables.reflect(conn, only=["b2b_account", "b2b_contact"])
+        now = T0.replace(tzinfo=None)
+        row = {"login": "old@example.com", "contractor_key": "K9", "status": "active"}
+        inserted = conn.execute(
+            sa.insert(tables.tables["b2b_account"]).values(**row, created_at=now, updated_at=now)
+        )
+        (account_id,) = inserted.inserted_primary_key or (None,)
+        contact_row = {"account_id": account_id, "name": "Ewa Stara", "is_primary": True}
+        conn.execute(sa.insert(tables.tables["b2b_contact"]).values(**contact_row))
+    portal = SqlPortal(db_url, clock=clock)
+    try:
+        portal.ensure_ready()
+        old = portal.find_by_logins(["old@example.com"])["old@example.com"]
+        assert old.fields["contacts"] == [
+            {
+                "name": "Ewa Stara",
+                "email": None,
+                "phone": None,
+                "position": None,
+                "is_primary": True,
+                "receives_mail": False,
+                "represents": False,
+            }
+        ]
+        roles = [{**old.fields["contacts"][0], "receives_mail": True, "represents": True}]
+        [outcome] = portal.apply([UpdateAccount("K9", old.id, {"contacts": roles})])
+        assert outcome.ok
+        again = portal.find_by_logins(["old@example.com"])["old@example.com"]
+        assert again.fields["contacts"] == roles
+    finally:
+        portal.close()
+    with db.connect() as conn:
+        versions = conn.execute(sa.text("SELECT version_num FROM syncd_portal_version")).all()
+    assert versions == [(HEAD,)]
 
 
 @pytest.mark.parametrize(
@@ -554,6 +657,24 @@ def test_an_unreachable_portal_is_unavailable_without_the_password(url: str) -> 
         assert "Tajne" not in repr(portal)
     finally:
         portal.close()
+
+
+def test_tables_made_by_hand_from_the_current_spec_are_stamped_and_kept(
+    db_url: str, db: sa.Engine
+) -> None:
+    """Unversioned tables that already have the contact roles (made from spec section 5 as
+    it is now) pass every migration without error and keep their columns."""
+    metadata.create_all(db)
+    portal = SqlPortal(db_url)
+    try:
+        portal.ensure_ready()
+    finally:
+        portal.close()
+    with db.connect() as conn:
+        versions = conn.execute(sa.text("SELECT version_num FROM syncd_portal_version")).all()
+    assert versions == [(HEAD,)]
+    columns = {c["name"] for c in sa.inspect(db).get_columns("b2b_contact")}
+    assert set(CONTACT_ROLE_COLUMNS) <= columns
 
 
 def test_an_older_install_missing_a_table_says_what_is_missing(db_url: str, db: sa.Engine) -> None:

@@ -112,7 +112,9 @@ def test_mappable_names_are_the_synced_fields_and_the_account_state() -> None:
 
 def test_stored_fields_are_the_mapped_ones(portal: Portal) -> None:
     """A mapped table stores exactly the synced fields its columns map, never contacts."""
-    assert portal.stored_fields == {"login", "email", "name", "price_level", "discount", "tax_id"}
+    assert portal.stored_fields == {
+        "login", "email", "name", "price_level", "discount", "tax_id", "customer_group"
+    }  # fmt: skip
 
 
 def test_create_writes_the_shops_row_and_reads_it_back(portal: Portal, users: sa.Engine) -> None:
@@ -133,6 +135,7 @@ def test_create_writes_the_shops_row_and_reads_it_back(portal: Portal, users: sa
         "tax_id": "5260250274",
         "price_level": "Hurtowa",
         "discount": "12.50",
+        "customer_group": None,
     }
 
 
@@ -240,8 +243,8 @@ def test_a_missing_mapped_column_is_a_config_error_naming_the_key(
         portal.ensure_ready()
     assert caught.value.problems == [
         "portal.columns.price_level: column users.b2b_price_level does not exist; the table "
-        "has b2b_price, ban_reason, company, discount, email, erp_id, id, last_login, nip, "
-        "password, role, status, username"
+        "has b2b_group, b2b_price, ban_reason, company, discount, email, erp_id, id, "
+        "last_login, nip, password, role, status, username"
     ]
     portal.close()
     portal = make_portal(db_url, constants={})

@@ -316,3 +316,64 @@ def test_a_connection_lost_mid_stream_is_unavailable(pg_url: str) -> None:
         list(stream)
     assert engine.pool.checkedout() == 0
     engine.dispose()
+
+
+def test_contact_roles_come_from_the_configured_columns_and_billing_from_adr_email(
+    gt: SubiektGtSource, engine: sa.Engine
+) -> None:
+    """GT's default: the main contact person (pk_Podstaw) receives mail; `represents` reads
+    a bit column someone added; the billing e-mail is the main address's adr_Email row."""
+    from connectors.subiekt_gt.config import SubiektGtConfig
+    from connectors.subiekt_gt.fake import ROLE_COLUMNS
+
+    with engine.begin() as conn:
+        w = GtWriter(conn)
+        anna = w.add_contact(5, GtContact("Anna", "Prokurent", email="a@mueller.de"))
+        w.update_contact(anna, **{ROLE_COLUMNS["represents"]: True})
+        w.set_billing_email(5, "rechnung@mueller.de")
+    config = SubiektGtConfig.model_validate(
+        {"url": "unused://", "feature": "b2b", "contact_represents": ROLE_COLUMNS["represents"]}
+    )
+    assert config.contact_receives_mail == "pk_Podstaw"
+    source = SubiektGtSource(
+        "unused://",
+        feature="b2b",
+        engine=engine,
+        roles={"receives_mail": "PK_PODSTAW", "represents": ROLE_COLUMNS["represents"]},
+    )
+    try:
+        got = {c.key: c for c in source.contractors()}
+        assert source.check().problems == ()
+    finally:
+        source.close()
+    roles = [(p.name, p.is_primary, p.receives_mail, p.represents) for p in got["5"].contacts]
+    assert roles == [
+        ("Anna Prokurent", False, False, True),
+        ("Hans Müller", False, False, False),
+    ]
+    assert [(p.name, p.receives_mail) for p in got["1"].contacts if p.is_primary] == [
+        ("Adam Ąbel", True)
+    ]
+    assert got["5"].billing_email == "rechnung@mueller.de"
+    assert got["1"].billing_email is None
+
+
+def test_a_role_column_gt_lacks_is_a_problem_naming_its_key(
+    gt: SubiektGtSource, engine: sa.Engine
+) -> None:
+    """A misspelt role column is reported by doctor under its YAML key; nobody has the role
+    meanwhile and everything else is still read."""
+    source = SubiektGtSource(
+        "unused://", feature="b2b", engine=engine, roles={"represents": "pk_Reprezentuje"}
+    )
+    try:
+        problems = source.check().problems
+        got = {c.key: c for c in source.contractors()}
+    finally:
+        source.close()
+    assert problems == (
+        "source.contact_represents: kh_Pracownik has no column 'pk_Reprezentuje': name a bit "
+        "column of kh_Pracownik that marks the role, or null when nobody has it",
+    )
+    assert sorted(got) == ["1", "2", "5", "7"]
+    assert not any(p.represents for c in got.values() for p in c.contacts)

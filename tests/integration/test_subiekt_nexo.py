@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,7 @@ from connectors.fake import FakeContact, FakeContractor, FakeSalesperson
 from connectors.subiekt_gt.fake import GtFake
 from connectors.subiekt_gt.source import SubiektGtSource
 from connectors.subiekt_nexo.config import NexoTables, SubiektNexoConfig
-from connectors.subiekt_nexo.fake import NexoFake
+from connectors.subiekt_nexo.fake import FAKE_TABLES, NexoFake
 from connectors.subiekt_nexo.source import SubiektNexoSource
 from syncd.errors import SourceUnavailable
 from syncd.model import Contact, SourceContractor
@@ -297,7 +298,8 @@ def test_check_reports_a_missing_column_with_its_key_and_the_columns_there(
     assert result.problems == (
         "source.tables.blocked: column Podmioty.Blokada does not exist (the table has: Id, "
         "Sygnatura_PelnaSygnatura, NazwaSkrocona, NIP, Telefon, Kontrahent, Aktywny, Typ, "
-        "Podtyp, Podmiot_PoziomCen_Id, Zablokowany); set source.tables.blocked to one of them "
+        "Podtyp, Podmiot_PoziomCen_Id, Zablokowany, Grupa_Id); set source.tables.blocked to "
+        "one of them "
         "(run `syncd doctor --discover` to list candidate tables and their columns), or to "
         "null if this nexo keeps no such column",
         "source.tables.feature_link_contractor: column CechyPodmiotowPodmiot.Kontrahent_Id "
@@ -312,6 +314,38 @@ def test_a_database_that_is_not_nexo_is_a_problem_naming_the_schema(engine: sa.E
     result = nexo(engine).check()
     assert len(result.problems) == 1
     assert result.problems[0].startswith("source.schema: the login's default schema has no")
+
+
+def test_contact_roles_and_the_billing_kind_are_read_where_source_tables_names_them(
+    fake: NexoFake, engine: sa.Engine
+) -> None:
+    """The person-link role columns and the billing e-mail's Kontakty kind are read when
+    named; a billing kind the dictionary lacks is a check problem but no read failure."""
+    names = {
+        "contact_person_receives_mail": FAKE_TABLES.contact_person_receives_mail,
+        "contact_person_represents": FAKE_TABLES.contact_person_represents,
+        "billing_email_kind": " e-mail DO faktur ",
+    }
+    fake.replace(
+        replace(
+            CONTRACTORS[0],
+            billing_email="faktury@zuraw.pl",
+            contacts=(
+                FakeContact("Ola", "Poczta", email="ola@zuraw.pl", receives_mail=True),
+                FakeContact("Piotr", "Prezes", represents=True, primary=True),
+            ),
+        )
+    )
+    got = {c.key: c for c in nexo(engine, **names).contractors()}
+    roles = [(p.name, p.is_primary, p.receives_mail, p.represents) for p in got["1"].contacts]
+    assert roles == [("Piotr Prezes", True, False, True), ("Ola Poczta", False, True, False)]
+    assert got["1"].billing_email == "faktury@zuraw.pl"
+    unnamed = {c.key: c for c in nexo(engine).contractors()}
+    assert unnamed["1"].billing_email is None
+    assert not any(p.receives_mail or p.represents for p in unnamed["1"].contacts)
+    typo = nexo(engine, billing_email_kind="Faktury")
+    assert [p.split(":")[0] for p in typo.check().problems] == ["source.tables.billing_email_kind"]
+    assert {c.key for c in typo.contractors()} == set(got)
 
 
 def test_null_settings_read_without_discounts_contacts_or_blocking(

@@ -143,7 +143,8 @@ def test_dashboard_shows_the_demo_conflicts_with_reasons_and_the_cycle_chart(sit
 
 
 def test_directory_finds_like_accounts_find(site: Site) -> None:
-    """Wildcards, any case, any accents, NIP in any format; conflicts listed with why."""
+    """Wildcards, any case, any accents, NIP in any format; contractors without an account
+    listed with the kind and the reason the CLI gives: a conflict, and one out of scope."""
     visitor = site.visitor(SUPPORT)
     for query in ("*żuraw*", "*ZURAW*", "5213017228", "PL 521-301-72-28", "hurt-zur"):
         page = visitor.get("/contractors", q=query).text
@@ -151,17 +152,24 @@ def test_directory_finds_like_accounts_find(site: Site) -> None:
     page = visitor.get("/contractors", q="*tekstylia*").text
     assert "Bez konta" in page
     assert "shares e-mail" in page
+    assert "Konflikt" in page
+    outside = visitor.get("/contractors", q="*przysmak*").text
+    assert "Górskie Przysmaki Nowy Sącz" in outside
+    assert "Poza zakresem" in outside
+    assert "it does not carry the feature" in outside
     fragment = visitor.get("/contractors", q="*żuraw*", partial="1").text
     assert "<html" not in fragment
     assert f"/contractors/{ZURAW_KEY}" in fragment
 
 
 def test_card_shows_what_explain_knows(site: Site) -> None:
-    """ERP facts, scope, mapped fields, account, history and mail; a conflict's reason."""
+    """ERP facts, scope, mapped fields, account, history and mail (with where it goes and
+    why); a conflict's reason."""
     visitor = site.visitor(SUPPORT)
     page = visitor.get(f"/contractors/{ZURAW_KEY}").text
     for text in ("HURT-ZUR", "zamowienia@zuraw.com.pl", "Agnieszka Zielińska", "activation"):
         assert text in page
+    assert "mail goes to zamowienia@zuraw.com.pl: it is the contractor&#39;s main e-mail" in page
     assert 'action="/contractors/101/block"' in page
     conflict = visitor.get("/contractors/107").text
     assert "shares e-mail info@tekstylia-lodz.pl" in conflict

@@ -162,6 +162,10 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
             "source.query: unknown key",
         ),
         (minimal(portal={"password_scheme": "md5"}), "portal.password_scheme: must be bcrypt"),
+        (
+            minimal(portal={"kind": "scim", "url": "https://x/scim", "login": "client"}),
+            "portal.login: must be one of email, symbol (got 'client')",
+        ),
         (minimal(source={"kind": "sql"}), "source.query: required key is missing"),
         (
             minimal(source={"kind": "sql", "query": "SELECT 1 AS key", "schema": "x"}),

@@ -121,3 +121,36 @@ def test_cached_validation_never_leaks_one_contractors_warning_into_another() ->
     assert len(first.warnings) == 2
     assert len(second.warnings) == 1
     assert "addresses" in second.warnings[0]
+
+
+def test_symbol_login_is_the_trimmed_symbol_and_mail_goes_to_the_email() -> None:
+    """portal.login: symbol: the symbol (case kept, trimmed) is the login, the e-mail stays."""
+    account = map_contractor(
+        contractor(symbol="  Kow-01 ", email_raw=" Biuro@ACME.pl"), login_by="symbol"
+    )
+    assert isinstance(account, DesiredAccount)
+    assert (account.login, account.email) == ("Kow-01", "biuro@acme.pl")
+
+
+@pytest.mark.parametrize("symbol", ["", "   ", "K\t01", "K0\n1"])
+def test_a_symbol_nobody_can_type_is_a_conflict_when_it_is_the_login(symbol: str) -> None:
+    """An empty symbol or one with a control character cannot be a login: a conflict."""
+    result = map_contractor(contractor(symbol=symbol), login_by="symbol")
+    assert isinstance(result, Conflict)
+    assert result.kind is ConflictKind.INVALID_SYMBOL
+    assert "correct the symbol in the ERP" in result.reason
+
+
+def test_symbol_logins_still_need_an_email_for_the_mail() -> None:
+    """Without an e-mail there is nowhere to send the activation: a conflict that says so."""
+    result = map_contractor(contractor(email_raw=None), login_by="symbol")
+    assert isinstance(result, Conflict)
+    assert result.kind is ConflictKind.MISSING_EMAIL
+    assert "mail goes there" in result.reason
+
+
+def test_switching_the_login_mode_changes_the_raw_fingerprint() -> None:
+    """So that the cycle maps every contractor again (renaming its login) after a switch."""
+    row = contractor()
+    assert row.raw_fingerprint("symbol") != row.raw_fingerprint()
+    assert row.raw_fingerprint("email") == row.raw_fingerprint()

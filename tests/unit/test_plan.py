@@ -216,3 +216,27 @@ def test_existing_portal_login_is_adopted_or_a_conflict() -> None:
     plan = make_plan([item], {}, OPTIONS)
     rebound = resolve_creates(plan, {item.login: ours}, adopt_existing=False)
     assert [(a.account_id, a.own) for a in rebound.adopt] == [("77", True)]
+
+
+def _by_symbol(key: str, symbol: str, email: str) -> DesiredAccount:
+    result = map_contractor(
+        SourceContractor(key=key, symbol=symbol, name=f"Firma {key}", email_raw=email),
+        login_by="symbol",
+    )
+    assert isinstance(result, DesiredAccount)
+    return result
+
+
+def test_symbol_logins_share_an_email_but_not_a_symbol_in_any_case() -> None:
+    """portal.login: symbol: one e-mail for two contractors is fine; a symbol already bound
+    (compared case-insensitively) is a conflict that says to fix the symbol."""
+    first = _by_symbol("1", "KOW-1", "wspolny@example.pl")
+    plan = make_plan([first, _by_symbol("2", "KOW-2", "wspolny@example.pl")], {}, OPTIONS)
+    assert sorted(c.desired.login for c in plan.create) == ["KOW-1", "KOW-2"]
+    assert plan.conflict == []
+    clash = _by_symbol("3", " kow-1", "inny@example.pl")
+    plan = make_plan([first, clash], {"1": bound(first)}, OPTIONS)
+    [conflict] = plan.conflict
+    assert (conflict.key, conflict.kind) == ("3", ConflictKind.LOGIN_TAKEN)
+    assert "has symbol kow-1, which is already the login of contractor 1" in conflict.reason
+    assert "its own symbol in the ERP" in conflict.reason

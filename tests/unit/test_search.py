@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syncd._search import fold, fold_tax_id, ranked, search
 
@@ -21,6 +24,17 @@ def test_fold_drops_case_and_accents_including_letters_without_decomposition() -
     """Kowalśki, KOWALSKI and Łódź fold to plain lower-case ASCII."""
     assert fold("Kowalśki") == fold("KOWALSKI") == "kowalski"
     assert fold("Łódź Žluťoučký Școală") == "lodz zlutoucky scoala"
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x24F, exclude_categories=("Cs",))))
+def test_the_fast_fold_equals_dropping_every_combining_mark(text: str) -> None:
+    """For Latin text (ASCII to Latin Extended-B) the fast paths fold exactly as dropping
+    each combining mark one character at a time does."""
+    from syncd._search import _UNDECOMPOSED
+
+    decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
+    slow = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    assert fold(text) == slow
 
 
 def test_wildcard_finds_every_spelling_of_a_name() -> None:

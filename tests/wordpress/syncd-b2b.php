@@ -8,6 +8,7 @@
 const SYNCD_B2B_META = array(
 	'b2b_contractor_key', 'b2b_name', 'b2b_symbol', 'b2b_tax_id', 'b2b_price_level', 'b2b_discount',
 	'b2b_salesperson_name', 'b2b_salesperson_email', 'b2b_status', 'b2b_block_reason',
+	'b2b_customer_group',
 );
 
 add_action( 'init', function () {
