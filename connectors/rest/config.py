@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from connectors._http_config import HttpPortalSection
-from syncd.config.base import NO_VALUE, FieldProblems, Section, Text
+from syncd.config.base import NO_VALUE, FieldProblems, LoginBy, Section, Text
 
 STATUSES = ("pending", "active", "blocked", "inactive")
 # What a listed item can be mapped back to: the synced fields plus the account's own keys.
@@ -115,6 +115,15 @@ class RestPortalConfig(HttpPortalSection):
         if "login" not in self.fields:
             message = "required: where a listed account's login is, e.g. login: username"
             problems.append((("fields", "login"), message, NO_VALUE))
+        elif self.login is LoginBy.SYMBOL and self.fields["login"] == self.fields.get("email"):
+            # The symbol would overwrite the e-mail (or the e-mail the login): one portal
+            # field cannot hold both, so say so before any account is written.
+            message = (
+                f"symbol needs a login apart from the e-mail, but fields.login and fields.email "
+                f"both read {self.fields['login']!r}: map login to the portal's user name, or "
+                "keep portal.login: email"
+            )
+            problems.append((("login",), message, NO_VALUE))
         return problems
 
     def _status_problems(self) -> list[tuple[tuple[str, ...], str, Any]]:

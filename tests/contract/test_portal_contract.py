@@ -23,9 +23,11 @@ from connectors.base import (
     SetPassword,
     UpdateAccount,
 )
-from syncd.errors import LoginTaken, RecordError
+from syncd.config import load_config
+from syncd.errors import ConfigError, LoginTaken, RecordError
 from syncd.model import SYNCED_FIELDS, DesiredAccount
 from tests.contract.portals import FACTORIES, Built, built, desired
+from tests.support import write_config
 
 PASSWORD = "Tajne-Haslo-4821"  # noqa: S105 - a planted test password
 
@@ -95,12 +97,18 @@ def test_a_group_change_is_an_update_of_that_field_alone(target: Built) -> None:
         assert _stored(portal, _find(portal, account.login).fields) == _stored(portal, expected)
 
 
-def test_accounts_may_share_an_email_when_their_logins_differ(target: Built) -> None:
-    """With ``portal.login: symbol`` two accounts have one e-mail: the portal keeps both."""
+def test_accounts_may_share_an_email_when_their_logins_differ(
+    target: Built, tmp_path: Path
+) -> None:
+    """With ``portal.login: symbol`` two accounts have one e-mail: the portal keeps both; a
+    portal whose login IS its e-mail field cannot be configured with ``login: symbol``."""
     portal = target.portal
     fields = target.section.get("fields") or {}
     if fields.get("login") and fields.get("login") == fields.get("email"):
-        pytest.skip("this portal's login is its e-mail (WordPress): it cannot log in by symbol")
+        # One portal field for both (WordPress's user_email): the configuration refuses it.
+        with pytest.raises(ConfigError, match=r"portal\.login: symbol needs a login apart"):
+            load_config(write_config(tmp_path, portal={**target.section, "login": "symbol"}).path)
+        return
     first = desired("118", login="S-118", email="wspolny@example.com")
     second = desired("119", login="S-119", email="wspolny@example.com")
     _create(portal, first)
