@@ -1,14 +1,15 @@
 """Crash consistency (issue 9): real syncd processes SIGKILLed at seeded random points.
 
 On a GT-shaped ERP of about two thousand contractors that keeps changing between rounds
-(new contractors, new terms, new e-mails, some leaving scope), ``syncd sync`` and the daemon (``syncd
-run``) are killed with SIGKILL while reading, applying and mailing (``tests.crash_support``
-aims each round at one of them and records what it hit), restarted each time, then run to
-completion. After that the portal must be exactly what the ERP says, the state store's
-bindings and the portal's accounts must match one to one, every account must have its
-creation in the audit trail, and every account must have received exactly one activation
-mail, except where a kill fell in the documented duplicate window (the SMTP server had
-accepted the mail, the outbox had not recorded it yet): those may come twice, no others.
+(new contractors, new terms, new e-mails, some leaving scope), ``syncd sync`` and the
+daemon (``syncd run``) are killed with SIGKILL while reading, applying and mailing
+(``tests.crash_support`` aims each round at one of them and records what it hit),
+restarted each time, then run to completion. After that the portal must be exactly what
+the ERP says, the state store's bindings and the portal's accounts must match one to one,
+every account must have its creation in the audit trail, and every account must have
+received exactly one activation mail, except where a kill fell in the documented duplicate
+window (the SMTP server had accepted the mail, the outbox had not recorded it yet): those
+may come twice, no others.
 
 ``SYNCD_SOAK_KILLS`` sets the kills per portal (default 26, so 52 in ``make test``);
 ``make soak`` runs 200 per portal.
