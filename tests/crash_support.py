@@ -363,14 +363,14 @@ class Harness:
         if rng.random() < 0.3:
             pool = self.erp.recent if rng.random() < 0.5 else None
             self.erp.change_email(rng.choice(pool or [int(k) for k in self.erp.expected]))
-        if rng.random() < 0.5:
-            self.erp.edit_terms(rng.choice((0.01, 0.03)))
+        if rng.random() < 0.7:
+            self.erp.edit_terms(rng.choice((0.02, 0.05, 0.1)))  # up to 200 updates
         self.erp.add(rng.randint(3, 30))
 
     def _round(self) -> None:
         rng = self.rng
         kind = "daemon" if rng.random() < 0.35 else "sync"
-        target = rng.choice(TARGETS)
+        target = TARGETS[self.rounds % len(TARGETS)]
         started = time.monotonic()
         watch = _Watch(self._last_run_id(), len(self.handler.accepted))
         command = ["run"] if kind == "daemon" else ["sync"]
@@ -409,7 +409,9 @@ class Harness:
                 for run_id, at in watch.run_writes.items()
                 if run_id == watch.last_run and not watch.last_finished
             )
-            delay = rng.uniform(0.0, 0.4)
+            # At once half the time: right between the portal's write and the state
+            # store's commit, where a crash is most likely to leave something behind.
+            delay = rng.choice((0.0, rng.uniform(0.0, 0.3)))
         else:
             seen = lambda: len(self.handler.accepted) > watch.accepted_at_start  # noqa: E731
             delay = rng.uniform(0.0, 0.5)
