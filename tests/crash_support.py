@@ -285,6 +285,7 @@ class Harness:
         self.kills: list[Kill] = []
         self.exits: list[str] = []  # rounds whose process finished before its kill
         self.rounds = 0
+        self.running: subprocess.Popen[bytes] | None = None  # killed by ``close`` if alive
 
     @property
     def handler(self) -> CountingRecorder:
@@ -310,6 +311,7 @@ class Harness:
                 env=environ,
                 cwd=REPO,
             )
+        self.running = process
         return process, log
 
     def run_to_end(self, *command: str) -> int:
@@ -511,6 +513,10 @@ class Harness:
         return Counter(mail_id(raw) for _, _, raw in self.handler.accepted)
 
     def close(self) -> None:
+        """End the process of a round a failure left running (a daemon never ends alone)."""
+        if self.running is not None and self.running.poll() is None:
+            self.running.kill()
+            self.running.wait(30)
         self.state.dispose()
 
 
