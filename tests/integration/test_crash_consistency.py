@@ -29,14 +29,8 @@ import pytest
 
 from tests import rest_server
 from tests.contract.portal_rest import section as rest_section
-from tests.crash_support import (
-    Erp,
-    Harness,
-    PortalView,
-    RestPortalView,
-    SqlPortalView,
-    counting_smtp,
-)
+from tests.crash_site import Erp, PortalView, RestPortalView, SqlPortalView, counting_smtp
+from tests.crash_support import Harness
 from tests.mail_env import smtp_section
 from tests.support import write_config
 
