@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DIR ?= build/demo
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test soak lint bench system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ demo: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(BIN)/pytest -q
+
+# The crash-consistency suite with 200 SIGKILLs per portal (make test runs 26 per portal).
+soak: $(STAMP)
+	SYNCD_SOAK_KILLS=200 $(BIN)/pytest -q tests/integration/test_crash_consistency.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check syncd connectors tests

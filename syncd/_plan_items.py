@@ -101,22 +101,31 @@ class Unblock:
 
 @dataclass(frozen=True, slots=True)
 class Remove:
-    """The contractor left scope: delete or deactivate its account (``portal.on_removed``)."""
+    """The contractor left scope: delete or deactivate its account (``portal.on_removed``).
+
+    ``lost``: an account that syncd created but never recorded (the process died between
+    the portal write and the state store's commit) and that no binding will claim; only a
+    full reconcile sees those, and removing one leaves the contractor's binding alone.
+    """
 
     key: str
     account_id: str
     login: str
     symbol: str
     mode: str
+    lost: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "key": self.key,
             "symbol": self.symbol,
             "login": self.login,
             "account_id": self.account_id,
             "mode": self.mode,
         }
+        if self.lost:
+            document["lost"] = True
+        return document
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,9 @@ def enforce_unique_logins(plan: Plan, bindings: Mapping[str, BoundAccount], clai
     it; anyone else asking for it is a conflict. A login claimed by several new contractors
     goes to none of them: guessing would mail one customer's password to another.
     """
-    # A deactivated account keeps its login in the portal; only a deleted one frees it.
-    deleted = {r.key for r in plan.remove if r.mode == "delete"}
+    # A deactivated account keeps its login in the portal; only a deleted one frees it. A
+    # lost account's removal (``Remove.lost``) leaves its contractor's binding in place.
+    deleted = {r.key for r in plan.remove if r.mode == "delete" and not r.lost}
     owner_of = {claims.same(b.login): key for key, b in bindings.items() if key not in deleted}
     wanted = {c.desired.key: c.desired for c in plan.create}
     wanted.update((u.desired.key, u.desired) for u in plan.update)

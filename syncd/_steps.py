@@ -237,6 +237,20 @@ class StepBuilder:
     def remove(self, item: Remove) -> None:
         step = self.step(item.key, item.login, item.account_id)
         step.refs.append(("remove", item.key))
+        if item.lost:
+            # Never recorded, so no binding and no mail of its own: only the account goes
+            # (the contractor's binding, if it has one, is another account's).
+            deactivate = item.mode == "deactivate"
+            inactive = {"status": AccountStatus.INACTIVE}
+            step.op = (
+                UpdateAccount(item.key, item.account_id, inactive)
+                if deactivate
+                else DeleteAccount(item.key, item.account_id)
+            )
+            step.gone_is_done = True
+            detail = {"account_id": item.account_id, "lost": True}
+            step.audits.append(("deactivate" if deactivate else "remove", detail))
+            return
         step.cancel_mail = True
         if item.mode == "deactivate":
             previous = self.bindings[item.key]

@@ -249,13 +249,58 @@ def make_plan(
 
     plan.scope = len(seen)
     plan.duplicate_tax_ids = tax_ids.duplicates(only)
-    _plan_removals(plan, bindings, seen, options)
+    lost = _lost_accounts(plan, bindings, seen, options, portal) if portal is not None else []
+    _plan_removals(plan, bindings, seen, options, lost)
     enforce_unique_logins(plan, bindings, claims)
     return plan
 
 
+def _lost_accounts(
+    plan: Plan,
+    bindings: Mapping[str, BoundAccount],
+    seen: set[str],
+    options: PlanOptions,
+    portal: Mapping[str, ExistingAccount],
+) -> list[Remove]:
+    """Portal accounts carrying a contractor's key that no binding points at: syncd created
+    them and died before its state store recorded it. One whose contractor is still in
+    scope with the same login is bound again by ``resolve_creates``; any other (the
+    contractor left scope, or has since got an account under a new e-mail) would stay
+    in the portal forever, so it is removed like a contractor that left scope.
+
+    Only for contractors with nothing else to do in this cycle (a step holds one portal
+    operation per contractor) and one account per contractor a cycle: the next full
+    reconcile takes the rest. Counted with the other removals by the safety guard.
+    """
+    bound = {b.account_id for b in bindings.values()}
+    busy = {key for key in bindings if key not in seen}
+    busy.update(c.desired.key for c in plan.create)
+    busy.update(u.desired.key for u in (*plan.update, *plan.refresh))
+    busy.update(b.desired.key for b in plan.block)
+    busy.update(u.desired.key for u in plan.unblock)
+    busy.update(c.key for c in plan.conflict)
+    busy.update(d.key for d in plan.deferred)
+    lost: list[Remove] = []
+    for account in sorted(portal.values(), key=lambda a: a.id):
+        key = account.contractor_key
+        if not key or account.id in bound or key in busy:
+            continue
+        if options.only_keys is not None and key not in options.only_keys:
+            continue
+        if options.on_removed == "deactivate" and account.status == AccountStatus.INACTIVE:
+            continue
+        symbol = str(account.fields.get("symbol") or "")
+        lost.append(Remove(key, account.id, account.login, symbol, options.on_removed, lost=True))
+        busy.add(key)
+    return lost
+
+
 def _plan_removals(
-    plan: Plan, bindings: Mapping[str, BoundAccount], seen: set[str], options: PlanOptions
+    plan: Plan,
+    bindings: Mapping[str, BoundAccount],
+    seen: set[str],
+    options: PlanOptions,
+    lost: list[Remove],
 ) -> None:
     removals = [
         Remove(b.key, b.account_id, b.login, b.fields.get("symbol") or "", options.on_removed)
@@ -264,6 +309,7 @@ def _plan_removals(
         and (options.only_keys is None or key in options.only_keys)
         and b.status != AccountStatus.INACTIVE
     ]
+    removals += lost
     removals.sort(key=lambda r: r.key)
     waiting = [r for r in removals if r.key in options.deferred]
     for removal in waiting:

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from syncd.config import load_config
 from syncd.cycle import CycleRequest, run_cycle
+from syncd.store.schema import audit, binding, outbox
 from syncd.wiring import Services, open_services
-from tests.daemon_support import make_site, query
+from tests.daemon_support import edit_erp, make_site, query
 
 
 @pytest.fixture
@@ -88,3 +89,46 @@ def test_a_status_edited_by_hand_alone_is_put_back(services: Services) -> None:
     status = query(services.config.portal.url, "SELECT status FROM b2b_account WHERE id = 3")
     assert status == [("pending",)]
     assert services.store.audit_for("3")[-1].action == "update"
+
+
+def forget(services: Services, key: str) -> None:
+    """The state store as it is when syncd died between the portal's write and its own
+    commit: no binding, audit row or mail for ``key``, though the portal has the account."""
+    with services.store.begin() as conn:
+        for table in (binding, audit, outbox):
+            conn.execute(sa.delete(table).where(table.c.contractor_key == key))
+
+
+def test_full_reconcile_removes_accounts_whose_creation_was_never_recorded(
+    services: Services, tmp_path: Path
+) -> None:
+    """An account syncd created but never recorded is removed by the full reconcile once
+    nothing claims it: its contractor left scope, or got a new account under a new e-mail
+    (found by the crash-consistency suite)."""
+    portal = services.config.portal.url
+    forget(services, "3")
+    forget(services, "2")
+    edit_erp(tmp_path, lambda w: w.set_feature(3, "b2b", present=False))
+    edit_erp(tmp_path, lambda w: w.set_email(2, "nowy@firma.pl"))
+    light = run_cycle(services, CycleRequest())
+    assert light.exit_code == 0, light.as_json()
+    rows = query(portal, "SELECT contractor_key, login FROM b2b_account ORDER BY id")
+    assert rows == [
+        ("1", "k1@firma.pl"),
+        ("2", "k2@firma.pl"),
+        ("3", "k3@firma.pl"),
+        ("2", "nowy@firma.pl"),
+    ]
+
+    full = run_cycle(services, CycleRequest(full=True))
+    assert full.exit_code == 0, full.as_json()
+    removed = [(r["key"], r["login"], r.get("lost")) for r in full.as_json()["remove"]]
+    assert removed == [("2", "k2@firma.pl", True), ("3", "k3@firma.pl", True)]
+    rows = query(portal, "SELECT contractor_key, login FROM b2b_account ORDER BY id")
+    assert rows == [("1", "k1@firma.pl"), ("2", "nowy@firma.pl")]
+    bound = services.store.binding("2")
+    assert bound is not None
+    assert bound.login == "nowy@firma.pl"
+    audits = [(a.action, a.detail.get("lost")) for a in services.store.audit_for("3")]
+    assert ("remove", True) in audits
+    assert run_cycle(services, CycleRequest(full=True)).plan.is_empty  # type: ignore[union-attr]

@@ -240,3 +240,33 @@ def test_symbol_logins_share_an_email_but_not_a_symbol_in_any_case() -> None:
     assert (conflict.key, conflict.kind) == ("3", ConflictKind.LOGIN_TAKEN)
     assert "has symbol kow-1, which is already the login of contractor 1" in conflict.reason
     assert "its own symbol in the ERP" in conflict.reason
+
+
+def test_full_mode_removes_accounts_syncd_created_but_never_recorded() -> None:
+    """An unbound portal account carrying a contractor's key (syncd died before recording
+    it) is removed when nothing will claim it, and bound again when its login is wanted."""
+    one, two, three = desired("1"), desired("2"), desired("3", "new@example.pl")
+    left_scope = Account("a9", "k9@example.pl", "9", "pending", None, {"symbol": "K9"})
+    renamed = Account("a7", "k3@example.pl", "3", "pending", None, three.fields())
+    again = Account("a5", two.login, "2", "pending", None, two.fields())
+    by_hand = Account("a6", "hand@example.pl", None, "active", None, {})
+    listing = {a.id: a for a in (left_scope, renamed, again, by_hand)}
+    bindings = {"1": bound(one), "3": bound(three, "a3")}
+    listing["a1"] = Account("a1", one.login, "1", "active", None, one.fields())
+    listing["a3"] = Account("a3", three.login, "3", "active", None, three.fields())
+    plan = make_plan([one, two, three], bindings, OPTIONS, listing)
+    plan = resolve_creates(plan, {two.login: again}, adopt_existing=False)
+    assert [(r.key, r.account_id, r.lost) for r in plan.remove] == [
+        ("3", "a7", True),
+        ("9", "a9", True),
+    ]
+    assert [(a.account_id, a.own) for a in plan.adopt] == [("a5", True)]
+    assert plan.create == []
+    assert plan.remove[0].as_json()["lost"] is True
+
+    # The safety guard counts them with the other removals.
+    held = make_plan([one, two, three], bindings, replace(OPTIONS, max_removals=1), listing)
+    assert ([r.key for r in held.held], held.remove) == (["3", "9"], [])
+
+    # A light cycle has no listing, so it never guesses.
+    assert make_plan([one, three], bindings, OPTIONS).remove == []
