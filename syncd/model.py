@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -65,13 +66,19 @@ class SourceContractor:
     owner_email: str | None = None
     erp_blocked: bool = False
     contacts: tuple[Contact, ...] = ()
+    # The digest of the raw rows this record was built from (``RawRecord.digest``), when
+    # the source computes one; left out of comparisons and of ``raw_fingerprint``'s payload.
+    raw_digest: str | None = field(default=None, compare=False, repr=False)
 
     def raw_fingerprint(self) -> str:
         """A digest of the row exactly as read; equal digests map to equal accounts.
 
-        ``MAPPING_VERSION`` is part of it, so a release that maps differently maps every
-        contractor again once.
+        The source's own digest of its raw rows when it computed one, else one over this
+        record. ``MAPPING_VERSION`` is part of both, so a release that maps differently
+        maps every contractor again once.
         """
+        if self.raw_digest is not None:
+            return self.raw_digest
         payload = f"{MAPPING_VERSION}|{self!r}".encode()
         return hashlib.blake2b(payload, digest_size=20).hexdigest()
 
@@ -80,15 +87,39 @@ class SourceContractor:
 MAPPING_VERSION = 1
 
 
+# Prefix of the digests ``RawRecord`` carries: a binding whose stored digest lacks it was
+# applied before raw-row digests existed, so its contractor is mapped (once) and compared
+# account to account; an equal account only has its digest refreshed, nothing is sent.
+RAW_DIGEST_PREFIX = "r2:"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One contractor as the ERP streams it, before any object is built from its rows.
+
+    ``digest`` covers the raw values of its main row and contact rows (``RAW_DIGEST_PREFIX``
+    first): when it equals the binding's ``source_fingerprint`` the cycle builds nothing.
+    ``symbol`` and ``tax_id`` are read cheaply for the plan's duplicate-NIP warnings;
+    ``build()`` makes the full ``SourceContractor`` for the contractors that did change.
+    """
+
+    key: str
+    digest: str
+    symbol: str
+    tax_id: str | None
+    build: Callable[[], SourceContractor]
+
+
 @dataclass(frozen=True, slots=True)
 class Unchanged:
     """A bound contractor whose raw ERP row equals the one its account was applied from:
-    the cycle skips mapping it, and the plan only counts it (and reserves its login)."""
+    the cycle skips mapping it, and the plan only counts it and notes its NIP (as the ERP
+    holds it). Its login is its binding's: the plan asks about it only when a changed
+    contractor wants the same one."""
 
     key: str
-    login: str
     symbol: str
-    name: str
+    tax_id: str | None = None
 
 
 # The account fields syncd manages, in the order they are shown and fingerprinted.

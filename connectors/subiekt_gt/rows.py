@@ -17,7 +17,16 @@ from syncd.model import Contact, SourceContractor
 # A result row by column name (SQLAlchemy's RowMapping, or a plain dict in unit tests).
 Row = Mapping[Any, Any]
 
-__all__ = ["Row", "contacts", "contractor", "format_address", "join_words", "price_names", "text"]
+__all__ = [
+    "Row",
+    "contacts",
+    "contractor",
+    "format_address",
+    "identity",
+    "join_words",
+    "price_names",
+    "text",
+]
 
 
 def format_address(row: Row) -> str | None:
@@ -75,6 +84,12 @@ def contacts(rows: Iterable[Row]) -> tuple[Contact, ...]:
     found = [(c, int(row["pk_Id"])) for row in rows if (c := contact(row)) is not None]
     found.sort(key=lambda item: (not item[0].is_primary, item[0].name.lower(), item[1]))
     return tuple(c for c, _ in found)
+
+
+def identity(row: Row) -> tuple[str, str, str | None]:
+    """(key, symbol, NIP) of a main-query row, read as ``contractor`` reads them."""
+    key = str(row["kh_Id"])
+    return key, text(row["kh_Symbol"]) or key, text(row["adr_NIP"])
 
 
 def contractor(

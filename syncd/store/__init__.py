@@ -45,6 +45,9 @@ from syncd.store._rows import (
 from syncd.store.schema import audit, binding, conflict, outbox, record_backoff, run
 
 __all__ = [
+    "INACTIVE",
+    "KEYS_PER_QUERY",
+    "UNDIGESTED",
     "AuditEntry",
     "AuditRow",
     "Binding",
@@ -54,10 +57,21 @@ __all__ = [
     "RecordFailure",
     "RunRow",
     "StateStore",
+    "index_entry",
 ]
 
 # Rows fetched per round trip when streaming all bindings.
 _STREAM_CHUNK = 1000
+# Keys (or logins) per ``IN (...)`` list: well under every backend's parameter limit.
+KEYS_PER_QUERY = 1000
+# ``binding_index`` values that never equal a digest (see there).
+INACTIVE = ""
+UNDIGESTED = "?"
+
+
+def index_entry(item: Binding) -> str:
+    """What ``StateStore.binding_index`` holds for ``item``."""
+    return INACTIVE if item.status == "inactive" else (item.source_fingerprint or UNDIGESTED)
 
 
 class StateStore:
@@ -111,13 +125,58 @@ class StateStore:
 
     # -- the cycle's side -------------------------------------------------------------------
 
-    def load_bindings(self) -> dict[str, Binding]:
-        """Every binding by contractor key, read with one query streamed in chunks."""
+    def load_bindings(self, keys: Collection[str] | None = None) -> dict[str, Binding]:
+        """Every binding by contractor key (only those of ``keys``, when given), read with
+        one query streamed in chunks (``keys``: one query per ``KEYS_PER_QUERY`` keys)."""
+        if keys is None:
+            return self._bindings_where([None])
+        ordered = sorted(set(keys))
+        return self._bindings_where(
+            [
+                binding.c.contractor_key.in_(ordered[i : i + KEYS_PER_QUERY])
+                for i in range(0, len(ordered), KEYS_PER_QUERY)
+            ]
+        )
+
+    def bindings_with_logins(self, logins: Collection[str]) -> dict[str, Binding]:
+        """The bindings holding any of ``logins``, by contractor key (one query per
+        ``KEYS_PER_QUERY`` logins): who owns a login, without reading every binding."""
+        ordered = sorted(set(logins))
+        return self._bindings_where(
+            [
+                binding.c.login.in_(ordered[i : i + KEYS_PER_QUERY])
+                for i in range(0, len(ordered), KEYS_PER_QUERY)
+            ]
+        )
+
+    def _bindings_where(
+        self, conditions: Sequence[sa.ColumnElement[bool] | None]
+    ) -> dict[str, Binding]:
+        found: dict[str, Binding] = {}
         with self.begin(write=False) as connection:
-            result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(
-                sa.select(binding)
-            )
-            return {row.contractor_key: binding_from_row(row._mapping) for row in result}
+            for condition in conditions:
+                query = sa.select(binding)
+                if condition is not None:
+                    query = query.where(condition)
+                result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
+                found.update((row.contractor_key, binding_from_row(row._mapping)) for row in result)
+        return found
+
+    def binding_index(self) -> dict[str, str]:
+        """Contractor key -> the raw-row digest its binding was applied from, for every
+        binding, in one streamed query: all a quiet cycle needs of the bindings.
+
+        An inactive binding (deactivated account) reads ``INACTIVE``, one applied before
+        raw digests existed ``UNDIGESTED``: neither equals a real digest, so their
+        contractors are mapped again when the ERP has them.
+        """
+        query = sa.select(binding.c.contractor_key, binding.c.status, binding.c.source_fingerprint)
+        index: dict[str, str] = {}
+        with self.begin(write=False) as connection:
+            result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
+            for key, status, digest in result:
+                index[key] = INACTIVE if status == "inactive" else (digest or UNDIGESTED)
+        return index
 
     def commit_batch(
         self,
