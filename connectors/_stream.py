@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -52,7 +51,7 @@ def read_records(
     engine: sa.Engine,
     main_sql: sa.Executable,
     people_sql: sa.Executable | None,
-    build: Callable[[Row, list[Row]], SourceContractor],
+    build: Callable[[Row, list[Row], str], SourceContractor],
     *,
     main_id: Callable[[Row], int],
     identity: Callable[[Row], tuple[str, str, str | None]],
@@ -61,7 +60,8 @@ def read_records(
     salt: str = "",
 ) -> Iterator[RawRecord]:
     """A ``RawRecord`` per contractor: its digest taken from the raw values as they arrive,
-    the ``SourceContractor`` built only when the consumer asks (``record.build()``).
+    the ``SourceContractor`` built only when the consumer asks (``record.build()``), by
+    ``build(main row, its contact rows, digest)``, which gives it that ``raw_digest``.
 
     ``identity(main row)`` gives (key, symbol, tax id) as the source reads them. ``salt``
     holds whatever else the build depends on (GT's price level names): a change of it
@@ -93,14 +93,13 @@ def raw_digest(prefix: str, row: Sequence[Any], people: Sequence[Sequence[Any]])
 
 
 def _builder(
-    build: Callable[[Row, list[Row]], SourceContractor],
+    build: Callable[[Row, list[Row], str], SourceContractor],
     mapping: Row,
     mine: list[Any],
     digest: str,
 ) -> Callable[[], SourceContractor]:
     def made() -> SourceContractor:
-        contractor = build(mapping, [person._mapping for person in mine])
-        return replace(contractor, raw_digest=digest)
+        return build(mapping, [person._mapping for person in mine], digest)
 
     return made
 

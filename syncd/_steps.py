@@ -16,7 +16,7 @@ from typing import Any
 from connectors.base import CreateAccount, DeleteAccount, PortalOp, UpdateAccount
 from syncd._plan_items import Adopt, Block, Create, Plan, Remove, Unblock, Update
 from syncd.backoff import BackoffPolicy
-from syncd.model import AccountStatus, DesiredAccount
+from syncd.model import AccountStatus, DesiredAccount, fingerprint
 from syncd.plan import record_fingerprint
 from syncd.store import Binding
 
@@ -65,15 +65,22 @@ def _binding(
     *,
     previous: Binding | None,
     erp_blocked: bool | None = None,
+    fields: dict[str, Any] | None = None,
+    activated: bool | None = None,
 ) -> Binding:
+    """The binding after the step; ``fields`` is ``desired.fields()`` when the caller has it
+    already (a create's), so that a first sync builds each account's fields once."""
     support = previous.support_block_reason if previous else None
-    activated = (previous.activated if previous else False) or status == AccountStatus.ACTIVE
+    if activated is None:
+        activated = (previous.activated if previous else False) or status == AccountStatus.ACTIVE
+    if fields is None:
+        fields = desired.fields()
     return Binding(
         key=desired.key,
         account_id=account_id,
         login=desired.login,
-        fingerprint=desired.fingerprint(),
-        fields_json=json.dumps(desired.fields(), ensure_ascii=False, sort_keys=True),
+        fingerprint=fingerprint(fields, erp_blocked=desired.erp_blocked),
+        fields_json=json.dumps(fields, ensure_ascii=False, sort_keys=True),
         status=status,
         erp_blocked=desired.erp_blocked if erp_blocked is None else erp_blocked,
         support_block_reason=support,
@@ -121,14 +128,21 @@ class StepBuilder:
         step = self.step(d.key, d.login)
         step.fingerprint = record_fingerprint(d)
         step.refs.append(("create", d.key))
-        step.op = CreateAccount(d.key, d.fields(), status, reason)
+        fields = d.fields()
+        step.op = CreateAccount(d.key, fields, status, reason)
 
         def bind(account_id: str) -> Binding:
-            fresh = _binding(d, account_id, status, previous=previous if support else None)
-            return replace(fresh, activated=False)  # a new account has no password yet
+            return _binding(
+                d,
+                account_id,
+                status,
+                previous=previous if support else None,
+                fields=fields,
+                activated=False,  # a new account has no password yet
+            )
 
         step.binding = bind
-        step.audits.append(("create", {"fields": d.fields(), "status": status}))
+        step.audits.append(("create", {"fields": fields, "status": status}))
         if item.replaces:
             step.audits.append(("recreate", {"lost_account_id": item.replaces, "kept": reason}))
             # Mail still queued for the lost account (its activation) would go nowhere:

@@ -93,9 +93,13 @@ def identity(row: Row) -> tuple[str, str, str | None]:
 
 
 def contractor(
-    row: Row, people: tuple[Contact, ...], names: tuple[str | None, ...]
+    row: Row,
+    people: tuple[Contact, ...],
+    names: tuple[str | None, ...],
+    raw_digest: str | None = None,
 ) -> SourceContractor:
-    """One main-query row plus its contacts as a SourceContractor."""
+    """One main-query row plus its contacts as a SourceContractor (``raw_digest``: the
+    digest of the rows it was built from, ``connectors._stream.read_records``)."""
     return SourceContractor(
         key=str(row["kh_Id"]),
         symbol=text(row["kh_Symbol"]) or str(row["kh_Id"]),
@@ -110,4 +114,5 @@ def contractor(
         owner_email=text(row["uz_EMail"]),
         erp_blocked=bool(row["kh_Zablokowany"]),
         contacts=people,
+        raw_digest=raw_digest,
     )

@@ -165,7 +165,7 @@ class SubiektGtSource:
             self._engine,
             q.main_query(t, self.feature, ids),
             q.contacts_query(t, self.feature, ids),
-            lambda row, mine: rows.contractor(row, rows.contacts(mine), names),
+            lambda row, mine, digest: rows.contractor(row, rows.contacts(mine), names, digest),
             main_id=lambda row: int(row["kh_Id"]),
             identity=rows.identity,
             person_id=lambda row: int(row["pk_IdKh"]),

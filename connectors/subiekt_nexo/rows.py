@@ -81,8 +81,11 @@ def identity(row: Row) -> tuple[str, str, str | None]:
     return key, text(row["symbol"]) or key, text(row["tax_id"])
 
 
-def contractor(row: Row, people: tuple[Contact, ...]) -> SourceContractor:
-    """One main-query row plus its contacts as a SourceContractor.
+def contractor(
+    row: Row, people: tuple[Contact, ...], raw_digest: str | None = None
+) -> SourceContractor:
+    """One main-query row plus its contacts as a SourceContractor (``raw_digest``: the
+    digest of the rows it was built from, ``connectors._stream.read_records``).
 
     The e-mail is passed on untrimmed (``email_raw``): the mapping step owns its rules.
     """
@@ -102,6 +105,7 @@ def contractor(row: Row, people: tuple[Contact, ...]) -> SourceContractor:
         owner_email=text(row["owner_email"]),
         erp_blocked=flag(row.get("blocked")),
         contacts=people,
+        raw_digest=raw_digest,
     )
 
 

@@ -173,7 +173,7 @@ class SubiektNexoSource:
             self._engine,
             q.main_query(self.t, self.feature, ids, kinds.email),
             people_sql,
-            lambda row, mine: rows.contractor(row, rows.contacts(mine)),
+            lambda row, mine, digest: rows.contractor(row, rows.contacts(mine), digest),
             main_id=lambda row: int(row["id"]),
             identity=rows.identity,
             person_id=lambda row: int(row["contractor_id"]),

@@ -182,6 +182,7 @@ class StateStore:
         self,
         *,
         upserts: Sequence[Binding] = (),
+        inserts: Sequence[Binding] = (),
         deletes: Sequence[str] = (),
         audits: Sequence[AuditEntry] = (),
         mails: Sequence[MailEntry] = (),
@@ -198,7 +199,9 @@ class StateStore:
         executemany, so the number of statements does not grow with the batch. ``failures``
         replace the backoff rows of their keys and ``settled`` keys lose theirs. Upserts
         first park every changing login on a placeholder, then update the existing keys
-        and insert the missing ones (``created_at`` of existing keys is kept).
+        and insert the missing ones (``created_at`` of existing keys is kept). ``inserts``
+        are bindings the caller knows are new (a create's): one plain INSERT, after the
+        upserts, so a login an upsert moves away is free for them.
 
         Raises ``UnavailableError`` when the store cannot be reached, ``FatalError`` when it
         refuses the batch (two bindings with one login: a bug in the caller).
@@ -214,6 +217,9 @@ class StateStore:
                 connection.execute(batch.PARK_LOGIN, params)
                 connection.execute(batch.UPDATE_BINDING, params)
                 connection.execute(batch.INSERT_MISSING_BINDING, params)
+            if inserts:
+                rows = [batch.binding_values(item, now) for item in inserts]
+                connection.execute(sa.insert(binding), rows)
             if audits:
                 connection.execute(
                     sa.insert(audit), [batch.audit_values(a, now, run_id) for a in audits]
