@@ -111,29 +111,30 @@ def compare_records(
             bindings.update(load(waiting))
             waiting.clear()
         for item in window:
-            if isinstance(item, Unchanged):
-                yield item
-            else:
-                yield map_contractor(item.build(), source_fingerprint=item.digest)
+            yield item if isinstance(item, Unchanged) else _mapped(item)
         window.clear()
 
     for record in records:
         known = index.pop(record.key, None)
+        item: RawRecord | Unchanged = record
         if not full and known == record.digest:
-            if not window:
-                yield Unchanged(record.key, record.symbol, record.tax_id)
-                continue
-            window.append(Unchanged(record.key, record.symbol, record.tax_id))
-        else:
-            window.append(record)
-            if known is not None and record.key not in bindings:
-                waiting.append(record.key)
+            item = Unchanged(record.key, record.symbol, record.tax_id)
+        elif known is not None and record.key not in bindings:
+            waiting.append(record.key)
+        if not waiting:  # nothing to wait for: straight through, nothing held
+            yield item if isinstance(item, Unchanged) else _mapped(item)
+            continue
+        window.append(item)
         if len(waiting) >= KEYS_PER_QUERY or len(window) >= WINDOW:
             yield from flush()
     yield from flush()
     gone = [key for key, digest in index.items() if digest != INACTIVE and key not in bindings]
     if gone:
         bindings.update(load(gone))
+
+
+def _mapped(record: RawRecord) -> DesiredAccount | Conflict:
+    return map_contractor(record.build(), source_fingerprint=record.digest)
 
 
 def _heartbeat(items: Iterable[Mapped], beat: Callable[[], None]) -> Iterator[Mapped]:

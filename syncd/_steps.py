@@ -7,7 +7,6 @@ entries and the mails the actions cause. Steps are built one batch at a time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -16,7 +15,7 @@ from typing import Any
 from connectors.base import CreateAccount, DeleteAccount, PortalOp, UpdateAccount
 from syncd._plan_items import Adopt, Block, Create, Plan, Remove, Unblock, Update
 from syncd.backoff import BackoffPolicy
-from syncd.model import AccountStatus, DesiredAccount, fingerprint
+from syncd.model import AccountStatus, DesiredAccount, canonical_json, fingerprint
 from syncd.plan import record_fingerprint
 from syncd.store import Binding
 
@@ -75,12 +74,13 @@ def _binding(
         activated = (previous.activated if previous else False) or status == AccountStatus.ACTIVE
     if fields is None:
         fields = desired.fields()
+    encoded = canonical_json(fields)
     return Binding(
         key=desired.key,
         account_id=account_id,
         login=desired.login,
-        fingerprint=fingerprint(fields, erp_blocked=desired.erp_blocked),
-        fields_json=json.dumps(fields, ensure_ascii=False, sort_keys=True),
+        fingerprint=fingerprint(fields, erp_blocked=desired.erp_blocked, encoded=encoded),
+        fields_json=encoded,
         status=status,
         erp_blocked=desired.erp_blocked if erp_blocked is None else erp_blocked,
         support_block_reason=support,

@@ -76,10 +76,11 @@ def _email_problem(value: str) -> str:
     return "not a valid e-mail address"
 
 
-# Validation is most of a cycle's CPU (e-mail syntax, NIP checksums) and its inputs rarely
-# change, so the daemon, which maps every contractor every few minutes, remembers results
-# of these pure functions. Bounded: about 60 MB at 200,000 contractors, then LRU.
-_CACHE_SIZE = 1 << 18
+# A cycle maps only the contractors whose raw rows changed (syncd._cycle_plan), and plain
+# addresses skip the library (``plain_login``), so these caches only spare repeated work
+# within a cycle (shared addresses, ``explain``). Small on purpose: a cache sized to the
+# ERP would hold tens of megabytes at 100,000 contractors for no gain.
+_CACHE_SIZE = 1 << 12
 
 
 @lru_cache(maxsize=_CACHE_SIZE)

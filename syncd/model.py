@@ -187,14 +187,21 @@ def format_discount(value: Decimal) -> str:
     return str(Decimal(value).quantize(Decimal("0.01")))
 
 
-def fingerprint(fields: dict[str, Any], *, erp_blocked: bool) -> str:
-    """SHA-256 over the canonical JSON of the synced fields and the ERP block flag."""
-    payload = json.dumps(
-        {"fields": fields, "erp_blocked": erp_blocked},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+def canonical_json(value: Any) -> str:
+    """Sorted keys, real UTF-8, no spaces: equal documents give equal text."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def fingerprint(fields: dict[str, Any], *, erp_blocked: bool, encoded: str | None = None) -> str:
+    """SHA-256 over the canonical JSON of the synced fields and the ERP block flag.
+
+    ``encoded`` is ``canonical_json(fields)`` when the caller has it (a binding stores that
+    text): the document is then assembled around it, the very text ``canonical_json`` of
+    ``{"fields": ..., "erp_blocked": ...}`` gives, so each account's fields are encoded once.
+    """
+    text = canonical_json(fields) if encoded is None else encoded
+    flag = "true" if erp_blocked else "false"
+    payload = f'{{"erp_blocked":{flag},"fields":{text}}}'
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
