@@ -166,9 +166,9 @@ class SubiektGtSource:
             q.main_query(t, self.feature, ids),
             q.contacts_query(t, self.feature, ids),
             lambda row, mine, digest: rows.contractor(row, rows.contacts(mine), names, digest),
-            main_id=lambda row: int(row["kh_Id"]),
+            main_key="kh_Id",
             identity=rows.identity,
-            person_id=lambda row: int(row["pk_IdKh"]),
+            person_key="pk_IdKh",
             duplicate="subiekt_gt.duplicate_main_address",
             salt=repr(names),
         )

@@ -174,9 +174,9 @@ class SubiektNexoSource:
             q.main_query(self.t, self.feature, ids, kinds.email),
             people_sql,
             lambda row, mine, digest: rows.contractor(row, rows.contacts(mine), digest),
-            main_id=lambda row: int(row["id"]),
+            main_key="id",
             identity=rows.identity,
-            person_id=lambda row: int(row["contractor_id"]),
+            person_key="contractor_id",
             duplicate="subiekt_nexo.duplicate_main_row",
             salt=repr(kinds),
         )
