@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from syncd.model import PortalLimits, SourceContractor
+from syncd.model import PortalLimits, RawRecord, SourceContractor
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +117,16 @@ class Source(Protocol):
 
     def close(self) -> None:
         """Release connections. Never raises."""
+
+
+@runtime_checkable
+class Digesting(Protocol):
+    """A source that can digest its raw rows before building anything from them, so that a
+    cycle builds and maps only the contractors whose rows changed (``syncd._cycle_plan``)."""
+
+    def records(self, keys: Collection[str] | None = None) -> Iterator[RawRecord]:
+        """``contractors``' stream as ``RawRecord`` (key, digest, ``build()``), same order,
+        same queries. Raises ``SourceUnavailable`` as ``contractors`` does."""
 
 
 @runtime_checkable

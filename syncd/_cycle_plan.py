@@ -1,28 +1,47 @@
 """The cycle's planning half: read the ERP, map what changed, plan against the bindings.
 
-Private to ``syncd.cycle``. Everything the pure plan needs from the state store is read
-here, each in one query whatever the ERP's size: the bindings, the records in backoff
-(``syncd.backoff``) and the last good read's scope (``syncd.safety``).
+Private to ``syncd.cycle``. A quiet cycle costs about what reading the ERP costs: the
+source digests each contractor's raw rows as they stream in (``connectors.base.Digesting``),
+the digest is compared with the one its binding was applied from (``binding_index``: key
+and digest only, one streamed query), and only a contractor whose rows differ is built,
+mapped and given its full binding (loaded ``KEYS_PER_QUERY`` keys at a time). Bindings the
+ERP no longer returns are loaded after the read, for their removals. Everything else the
+pure plan needs from the state store is read here, each in one query whatever the ERP's
+size: the records in backoff (``syncd.backoff``) and the last good read's scope
+(``syncd.safety``); the owners of the logins that changed contractors ask for are looked up
+by login (``StateStore.bindings_with_logins``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from connectors.base import LimitedPortal
+from connectors.base import Digesting, LimitedPortal
 from syncd import backoff, safety
 from syncd.mapping import map_contractor, within_limits
-from syncd.model import Conflict, DesiredAccount, PortalLimits, SourceContractor, Unchanged
-from syncd.plan import Plan, PlanOptions, make_plan, resolve_creates
-from syncd.store import Binding, RecordFailure, StateStore
+from syncd.model import (
+    Conflict,
+    DesiredAccount,
+    PortalLimits,
+    RawRecord,
+    SourceContractor,
+    Unchanged,
+    with_login_mode,
+)
+from syncd.plan import Owners, Plan, PlanOptions, make_plan, resolve_creates
+from syncd.store import INACTIVE, KEYS_PER_QUERY, Binding, RecordFailure, StateStore, index_entry
 
 if TYPE_CHECKING:
+    from connectors.base import Source
     from syncd.cycle import CycleRequest
     from syncd.wiring import Services
 
 HEARTBEAT_EVERY = 5_000  # rows read between two renewals of the cycle lease
+# Unchanged contractors held back (to keep the ERP's order) while changed ones wait for
+# their bindings: bounds the memory of a cycle whatever the ERP's size.
+WINDOW = 20_000
 COUNT_EVERY = 500  # rows read between two reports to ``plan_cycle``'s ``counted``
 
 Mapped = DesiredAccount | Conflict | Unchanged
@@ -30,7 +49,11 @@ Mapped = DesiredAccount | Conflict | Unchanged
 
 @dataclass(slots=True)
 class Planned:
-    """A cycle's plan with what apply and the run's record need besides it."""
+    """A cycle's plan with what apply and the run's record need besides it.
+
+    ``bindings`` holds the bindings of the contractors the plan touches (mapped again, or
+    gone from the ERP), not every binding: apply never needs the others.
+    """
 
     plan: Plan
     bindings: dict[str, Binding]
@@ -60,17 +83,95 @@ def map_changed(
             and binding.source_fingerprint == raw
             and binding.status != "inactive"
         ):
-            yield Unchanged(contractor.key, binding.login, contractor.symbol, contractor.name)
+            yield Unchanged(contractor.key, contractor.symbol, contractor.tax_id)
         else:
-            mapped = map_contractor(contractor, source_fingerprint=raw, login_by=login_by)
-            if limits is not None and isinstance(mapped, DesiredAccount):
-                mapped = within_limits(mapped, limits)
-            yield mapped
+            yield _fit(
+                map_contractor(contractor, source_fingerprint=raw, login_by=login_by), limits
+            )
+
+
+def _fit(
+    mapped: DesiredAccount | Conflict, limits: PortalLimits | None
+) -> DesiredAccount | Conflict:
+    """``mapped``, or the conflict a value the portal cannot hold makes of it."""
+    if limits is not None and isinstance(mapped, DesiredAccount):
+        return within_limits(mapped, limits)
+    return mapped
 
 
 def portal_limits(portal: object) -> PortalLimits | None:
     """The portal's limits when it knows them (``connectors.base.LimitedPortal``)."""
     return portal.limits() if isinstance(portal, LimitedPortal) else None
+
+
+def records_of(source: Source) -> Iterator[RawRecord]:
+    """The source's stream as raw records; a source that cannot digest its rows is built
+    whole and digested from the record (``SourceContractor.raw_fingerprint``)."""
+    if isinstance(source, Digesting):
+        return source.records()
+    return (
+        RawRecord(c.key, c.raw_fingerprint(), c.symbol, c.tax_id, _already(c))
+        for c in source.contractors()
+    )
+
+
+def _already(contractor: SourceContractor) -> Callable[[], SourceContractor]:
+    return lambda: contractor
+
+
+def compare_records(
+    records: Iterable[RawRecord],
+    index: dict[str, str],
+    bindings: dict[str, Binding],
+    load: Callable[[Collection[str]], Mapping[str, Binding]],
+    *,
+    full: bool,
+    limits: PortalLimits | None = None,
+    login_by: str = "email",
+) -> Iterator[Mapped]:
+    """Map the records whose digest differs from their binding's, in the ERP's order.
+
+    ``index`` (``StateStore.binding_index``) loses every key the ERP returns, so what is
+    left afterwards are the bindings out of scope. ``bindings`` receives, through ``load``,
+    the full binding of every contractor that is mapped (before it is yielded) and, once
+    the read is over, of every active binding the ERP no longer returns (its removal).
+    A binding stores the digest as ``with_login_mode`` gives it for ``login_by``.
+    """
+
+    def mapped(record: RawRecord) -> DesiredAccount | Conflict:
+        digest = with_login_mode(record.digest, login_by)
+        return _fit(
+            map_contractor(record.build(), source_fingerprint=digest, login_by=login_by), limits
+        )
+
+    window: list[RawRecord | Unchanged] = []
+    waiting: list[str] = []  # keys in the window whose binding is still to be loaded
+
+    def flush() -> Iterator[Mapped]:
+        if waiting:
+            bindings.update(load(waiting))
+            waiting.clear()
+        for item in window:
+            yield item if isinstance(item, Unchanged) else mapped(item)
+        window.clear()
+
+    for record in records:
+        known = index.pop(record.key, None)
+        item: RawRecord | Unchanged = record
+        if not full and known == with_login_mode(record.digest, login_by):
+            item = Unchanged(record.key, record.symbol, record.tax_id)
+        elif known is not None and record.key not in bindings:
+            waiting.append(record.key)
+        if not waiting:  # nothing to wait for: straight through, nothing held
+            yield item if isinstance(item, Unchanged) else mapped(item)
+            continue
+        window.append(item)
+        if len(waiting) >= KEYS_PER_QUERY or len(window) >= WINDOW:
+            yield from flush()
+    yield from flush()
+    gone = [key for key, digest in index.items() if digest != INACTIVE and key not in bindings]
+    if gone:
+        bindings.update(load(gone))
 
 
 def _heartbeat(
@@ -116,9 +217,15 @@ def plan_cycle(
     more ERP rows were read, every ``COUNT_EVERY`` rows (a progress bar)."""
     config = services.config
     store = services.store
-    bindings = store.load_bindings()
+    bindings: dict[str, Binding] = {}
+    if request.full:  # every contractor is mapped: every binding is needed
+        bindings = store.load_bindings()
+        index = {key: index_entry(b) for key, b in bindings.items()}
+    else:
+        index = store.binding_index()
     failing = store.record_failures()
-    managed = sum(1 for b in bindings.values() if b.status != "inactive")
+    bound_failing = {key for key in failing if key in index}
+    managed = sum(1 for digest in index.values() if digest != INACTIVE)
     limits = portal_limits(services.portal)
     options = PlanOptions(
         on_removed=config.portal.on_removed.value,
@@ -139,12 +246,19 @@ def plan_cycle(
         portal_listing = {account.id: account for account in services.portal.accounts()}
     seen: set[str] = set()
     login_by = config.portal.login.value
-    mapped = map_changed(
-        services.source.contractors(), bindings, full=request.full, limits=limits, login_by=login_by
+    owners = None if request.full else _owners(store, index, options, login_by)
+    mapped = compare_records(
+        records_of(services.source),
+        index,
+        bindings,
+        store.load_bindings,
+        full=request.full,
+        limits=limits,
+        login_by=login_by,
     )
     stream = _watch(_heartbeat(mapped, beat, counted), planned, seen)
-    plan = make_plan(stream, bindings, options, portal_listing)
-    planned.settled.update(k for k in failing if k not in seen and k not in bindings)
+    plan = make_plan(stream, bindings, options, portal_listing, owners=owners)
+    planned.settled.update(k for k in failing if k not in seen and k not in bound_failing)
     if plan.create:
         existing = services.portal.find_by_logins([c.desired.login for c in plan.create])
         plan = resolve_creates(
@@ -155,3 +269,24 @@ def plan_cycle(
         )
     planned.plan = plan
     return planned
+
+
+def _owners(
+    store: StateStore, index: Mapping[str, str], options: PlanOptions, login_by: str
+) -> Owners:
+    """How the plan finds who holds a login (``make_plan``'s ``owners``) in a light cycle.
+
+    E-mail logins are stored as compared (lower-case), so the store looks them up exactly,
+    by index. Symbol logins compare ignoring case and a ``*_ci`` portal ignores accents too
+    (``Claims.same``): no index answers that on every backend, so those setups read every
+    binding once, when a mapped contractor wants a login (memory grows with N there)."""
+    if not index:
+        return _nobody  # a first sync: no binding holds any login
+    if login_by == "email" and not options.fold_logins:
+        return store.bindings_with_logins
+    return lambda logins: store.load_bindings()
+
+
+def _nobody(logins: Collection[str]) -> dict[str, Binding]:
+    """No binding holds any login: the store has none (a first sync)."""
+    return {}

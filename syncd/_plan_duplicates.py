@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
+_DIGIT = re.compile(r"[0-9]")
 # Kept in a run's summary for ``status`` and ``explain``; more only make the run row larger.
 STORED_AT_MOST = 100
 
@@ -24,7 +25,7 @@ def tax_id_key(tax_id: str | None) -> str | None:
     compact = _NOT_ALNUM.sub("", (tax_id or "").upper())
     if compact.startswith("PL") and compact[2:].isdigit():
         compact = compact[2:]
-    return compact if any(c.isdigit() for c in compact) else None
+    return compact if _DIGIT.search(compact) else None
 
 
 @dataclass(slots=True)

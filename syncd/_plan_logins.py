@@ -6,7 +6,8 @@ what to fix in the ERP. Part of the pure plan (``syncd.plan``): no I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import ChainMap
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -43,12 +44,20 @@ class Claims:
             self.more.setdefault(login, [self.first[login]]).append(claim)
 
 
-def enforce_unique_logins(plan: Plan, bindings: Mapping[str, BoundAccount], claims: Claims) -> None:
+def enforce_unique_logins(
+    plan: Plan,
+    bindings: Mapping[str, BoundAccount],
+    claims: Claims,
+    owners: Callable[[Collection[str]], Mapping[str, BoundAccount]] | None = None,
+) -> None:
     """Turn creates and updates that would break login uniqueness into conflicts.
 
     A login already bound to a contractor stays with it while that contractor still claims
     it; anyone else asking for it is a conflict. A login claimed by several new contractors
     goes to none of them: guessing would mail one customer's password to another.
+    ``owners`` (see ``make_plan``) finds the bindings ``bindings`` lacks that hold a login
+    someone wants: those of unchanged contractors, which keep their logins. It is asked
+    for logins as ``claims.same`` gives them and may return more (they are filtered here).
     """
     # A deactivated account keeps its login in the portal; only a deleted one frees it. A
     # lost account's removal (``Remove.lost``) leaves its contractor's binding in place.
@@ -56,6 +65,15 @@ def enforce_unique_logins(plan: Plan, bindings: Mapping[str, BoundAccount], clai
     owner_of = {claims.same(b.login): key for key, b in bindings.items() if key not in deleted}
     wanted = {c.desired.key: c.desired for c in plan.create}
     wanted.update((u.desired.key, u.desired) for u in plan.update)
+    if owners is not None:
+        asked = {claims.same(d.login) for d in wanted.values()} - owner_of.keys()
+        more = {
+            key: b
+            for key, b in (owners(asked) if asked else {}).items()
+            if key not in bindings and key not in deleted and claims.same(b.login) in asked
+        }
+        owner_of.update((claims.same(b.login), key) for key, b in more.items())
+        bindings = ChainMap(dict(more), dict(bindings)) if more else bindings
     rejected: dict[str, Conflict] = {}
     conflict_of = partial(
         _login_conflict,

@@ -7,7 +7,6 @@ entries and the mails the actions cause. Steps are built one batch at a time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -17,7 +16,7 @@ from connectors.base import CreateAccount, DeleteAccount, PortalOp, UpdateAccoun
 from syncd._plan_items import Adopt, Block, Create, Plan, Remove, Unblock, Update
 from syncd.backoff import BackoffPolicy
 from syncd.config import MailRecipient
-from syncd.model import AccountStatus, DesiredAccount
+from syncd.model import AccountStatus, DesiredAccount, canonical_json, fingerprint
 from syncd.plan import record_fingerprint
 from syncd.recipient import choose_recipient
 from syncd.store import Binding
@@ -69,17 +68,23 @@ def _binding(
     *,
     previous: Binding | None,
     erp_blocked: bool | None = None,
+    fields: dict[str, Any] | None = None,
+    activated: bool | None = None,
 ) -> Binding:
+    """The binding after the step; ``fields`` is ``desired.fields()`` when the caller has it
+    already (a create's), so that a first sync builds each account's fields once."""
     support = previous.support_block_reason if previous else None
-    activated = (previous.activated if previous else False) or status == AccountStatus.ACTIVE
+    if activated is None:
+        activated = (previous.activated if previous else False) or status == AccountStatus.ACTIVE
+    if fields is None:
+        fields = desired.fields()
+    encoded = canonical_json(fields)
     return Binding(
         key=desired.key,
         account_id=account_id,
         login=desired.login,
-        fingerprint=desired.fingerprint(),
-        fields_json=json.dumps(
-            {**desired.fields(), **desired.mail_fields()}, ensure_ascii=False, sort_keys=True
-        ),
+        fingerprint=fingerprint(fields, erp_blocked=desired.erp_blocked, encoded=encoded),
+        fields_json=_with_mail_fields(desired, fields, encoded),
         status=status,
         erp_blocked=desired.erp_blocked if erp_blocked is None else erp_blocked,
         support_block_reason=support,
@@ -87,6 +92,13 @@ def _binding(
         activated=activated,
         source_fingerprint=desired.source_fingerprint,
     )
+
+
+def _with_mail_fields(desired: DesiredAccount, fields: dict[str, Any], encoded: str) -> str:
+    """The binding's stored fields: the synced ones plus where else mail may go
+    (``DesiredAccount.mail_fields``), encoded again only when there is such an address."""
+    extra = {name: value for name, value in desired.mail_fields().items() if value is not None}
+    return canonical_json({**fields, **extra}) if extra else encoded
 
 
 def _to(desired: DesiredAccount, settings: ApplySettings) -> str:
@@ -133,14 +145,21 @@ class StepBuilder:
         step = self.step(d.key, d.login)
         step.fingerprint = record_fingerprint(d)
         step.refs.append(("create", d.key))
-        step.op = CreateAccount(d.key, d.fields(), status, reason)
+        fields = d.fields()
+        step.op = CreateAccount(d.key, fields, status, reason)
 
         def bind(account_id: str) -> Binding:
-            fresh = _binding(d, account_id, status, previous=previous if support else None)
-            return replace(fresh, activated=False)  # a new account has no password yet
+            return _binding(
+                d,
+                account_id,
+                status,
+                previous=previous if support else None,
+                fields=fields,
+                activated=False,  # a new account has no password yet
+            )
 
         step.binding = bind
-        step.audits.append(("create", {"fields": d.fields(), "status": status}))
+        step.audits.append(("create", {"fields": fields, "status": status}))
         if item.replaces:
             step.audits.append(("recreate", {"lost_account_id": item.replaces, "kept": reason}))
             # Mail still queued for the lost account (its activation) would go nowhere:

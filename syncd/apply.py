@@ -68,6 +68,8 @@ def apply_plan(
     """Apply ``plan``; returns the result of every item. Raises ``PortalUnavailable`` after
     recording what was applied when the portal fails part-way, or refuses most records
     (``backoff.portal_failing``). ``failing`` are the backoff rows read at the cycle's start.
+    ``bindings`` must hold the binding of every key of the plan that has one (it need not
+    hold the others): a key missing from it is taken as new.
 
     ``stop`` is asked before each batch: once it says yes (SIGTERM), the batches already
     committed stand and the rest is left unapplied, to be planned again by the next cycle.
@@ -94,6 +96,7 @@ def apply_plan(
             chunk,
             outcomes,
             store=store,
+            bindings=bindings,
             settings=settings,
             report=report,
             now=now(),
@@ -179,6 +182,7 @@ def _record(
     outcomes: dict[int, OpOutcome],
     *,
     store: StateStore,
+    bindings: Mapping[str, Binding],
     settings: ApplySettings,
     report: ApplyReport,
     now: datetime,
@@ -187,11 +191,15 @@ def _record(
 ) -> PortalUnavailable | None:
     """Write one batch's bookkeeping in one transaction; return the portal outage, if any.
 
+    ``bindings`` has the binding of every key in the plan that has one, so a key missing
+    from it gets its binding by a plain INSERT.
+
     A refused record gets its audit entry, a log line and a backoff row, unless ``blame``
     is False (the portal itself is failing): then only the successes are written."""
     failures: list[RecordFailure] = []
     settled: list[str] = []
     upserts: list[Binding] = []
+    inserts: list[Binding] = []  # keys without a binding: a plain INSERT is enough
     deletes: list[str] = []
     audits: list[AuditEntry] = []
     mails: list[MailEntry] = []
@@ -224,7 +232,7 @@ def _record(
         if step.delete_binding:
             deletes.append(step.key)
         elif step.binding is not None:
-            upserts.append(step.binding(account_id))
+            (upserts if step.key in bindings else inserts).append(step.binding(account_id))
         if step.cancel_mail:
             cancels.append(step.key)
         for action, detail in step.audits:
@@ -245,9 +253,10 @@ def _record(
             report.results[ref] = "ok"
         if step.key in failing:
             settled.append(step.key)
-    if upserts or deletes or audits or mails or cancels or failures or settled:
+    if upserts or inserts or deletes or audits or mails or cancels or failures or settled:
         store.commit_batch(
             upserts=upserts,
+            inserts=inserts,
             deletes=deletes,
             audits=audits,
             mails=mails,

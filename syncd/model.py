@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -77,32 +77,71 @@ class SourceContractor:
     contacts: tuple[Contact, ...] = ()
     customer_group: str | None = None  # the ERP's contractor group, by NAME
     billing_email: str | None = None  # where invoices go, when the ERP has one (raw)
+    # The digest of the raw rows this record was built from (``RawRecord.digest``), when
+    # the source computes one; left out of comparisons and of ``raw_fingerprint``'s payload.
+    raw_digest: str | None = field(default=None, compare=False, repr=False)
 
     def raw_fingerprint(self, login_by: str = "email") -> str:
         """A digest of the row exactly as read; equal digests map to equal accounts.
 
-        ``MAPPING_VERSION`` is part of it, so a release that maps differently maps every
-        contractor again once; so is ``portal.login`` when it is not the default, so that
-        switching it maps (and renames) every contractor on the next cycle.
+        The source's own digest of its raw rows when it computed one, else one over this
+        record. ``MAPPING_VERSION`` is part of both, so a release that maps differently
+        maps every contractor again once; so is ``portal.login`` (``with_login_mode``).
         """
-        mode = "" if login_by == "email" else f"login={login_by}|"
-        payload = f"{MAPPING_VERSION}|{mode}{self!r}".encode()
-        return hashlib.blake2b(payload, digest_size=20).hexdigest()
+        if self.raw_digest is not None:
+            return with_login_mode(self.raw_digest, login_by)
+        payload = f"{MAPPING_VERSION}|{self!r}".encode()
+        return with_login_mode(hashlib.blake2b(payload, digest_size=20).hexdigest(), login_by)
+
+
+def with_login_mode(digest: str, login_by: str) -> str:
+    """``digest`` as the binding stores it under ``portal.login: login_by``: itself for the
+    default (e-mail), else digested again with the mode (same prefix and length, so it fits
+    the binding's column), so that switching the mode maps and renames every contractor
+    on the next cycle."""
+    if login_by == "email":
+        return digest
+    payload = f"login={login_by}|{digest}".encode()
+    return RAW_DIGEST_PREFIX + hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
 # Bump when mapping.py would turn the same ERP row into a different account.
 MAPPING_VERSION = 1
 
 
+# Prefix of the digests ``RawRecord`` carries: a binding whose stored digest lacks it was
+# applied before raw-row digests existed, so its contractor is mapped (once) and compared
+# account to account; an equal account only has its digest refreshed, nothing is sent.
+RAW_DIGEST_PREFIX = "r2:"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One contractor as the ERP streams it, before any object is built from its rows.
+
+    ``digest`` covers the raw values of its main row and contact rows (``RAW_DIGEST_PREFIX``
+    first): when it equals the binding's ``source_fingerprint`` the cycle builds nothing.
+    ``symbol`` and ``tax_id`` are read cheaply for the plan's duplicate-NIP warnings;
+    ``build()`` makes the full ``SourceContractor`` for the contractors that did change.
+    """
+
+    key: str
+    digest: str
+    symbol: str
+    tax_id: str | None
+    build: Callable[[], SourceContractor]
+
+
 @dataclass(frozen=True, slots=True)
 class Unchanged:
     """A bound contractor whose raw ERP row equals the one its account was applied from:
-    the cycle skips mapping it, and the plan only counts it (and reserves its login)."""
+    the cycle skips mapping it, and the plan only counts it and notes its NIP (as the ERP
+    holds it). Its login is its binding's: the plan asks about it only when a changed
+    contractor wants the same one."""
 
     key: str
-    login: str
     symbol: str
-    name: str
+    tax_id: str | None = None
 
 
 # The account fields syncd manages, in the order they are shown and fingerprinted.
@@ -180,14 +219,21 @@ def format_discount(value: Decimal) -> str:
     return str(Decimal(value).quantize(Decimal("0.01")))
 
 
-def fingerprint(fields: dict[str, Any], *, erp_blocked: bool) -> str:
-    """SHA-256 over the canonical JSON of the synced fields and the ERP block flag."""
-    payload = json.dumps(
-        {"fields": fields, "erp_blocked": erp_blocked},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+def canonical_json(value: Any) -> str:
+    """Sorted keys, real UTF-8, no spaces: equal documents give equal text."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def fingerprint(fields: dict[str, Any], *, erp_blocked: bool, encoded: str | None = None) -> str:
+    """SHA-256 over the canonical JSON of the synced fields and the ERP block flag.
+
+    ``encoded`` is ``canonical_json(fields)`` when the caller has it (a binding stores that
+    text): the document is then assembled around it, the very text ``canonical_json`` of
+    ``{"fields": ..., "erp_blocked": ...}`` gives, so each account's fields are encoded once.
+    """
+    text = canonical_json(fields) if encoded is None else encoded
+    flag = "true" if erp_blocked else "false"
+    payload = f'{{"erp_blocked":{flag},"fields":{text}}}'
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

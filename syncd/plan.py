@@ -8,7 +8,7 @@ property tests can run it thousands of times.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -203,32 +203,46 @@ def _plan_bound(
             plan.unchanged += 1
 
 
+Owners = Callable[[Collection[str]], Mapping[str, BoundAccount]]
+
+
 def make_plan(
     desired: Iterable[DesiredAccount | Conflict | Unchanged],
     bindings: Mapping[str, BoundAccount],
     options: PlanOptions,
     portal: Mapping[str, ExistingAccount] | None = None,
+    *,
+    owners: Owners | None = None,
 ) -> Plan:
     """Diff the ERP's contractors against the bindings (and, in full mode, the portal).
 
     ``desired`` is consumed once, as a stream. ``portal`` maps account id to account for a
     full reconcile: fields are then compared with what the portal really holds, so edits made
     by hand in the portal are repaired.
+
+    ``bindings`` holds every binding, or, when ``owners`` is given, at least those of the
+    contractors in ``desired`` that are not ``Unchanged`` and of the ones it no longer has
+    (it may be filled while ``desired`` streams). ``owners(logins)`` then returns, by key,
+    the bindings holding any of ``logins``: the plan asks it about the logins that mapped
+    contractors want, so an unchanged contractor's login is never given away.
     """
     plan = Plan()
-    seen: set[str] = set()
+    seen: set[str] = set()  # keys with a binding (the others only count towards scope)
+    scope = 0
     claims = Claims(fold=fold_login if options.fold_logins else None)
     tax_ids = TaxIds()  # duplicate NIPs only warn (syncd._plan_duplicates)
     only = options.only_keys
     for item in desired:
-        seen.add(item.key)
+        scope += 1
         if isinstance(item, Unchanged):
-            claims.add(item.login, item.key, item.symbol, item.name)
-            bound = bindings.get(item.key)
-            tax_ids.add(item.key, item.symbol, bound.fields.get("tax_id") if bound else None)
+            tax_ids.add(item.key, item.symbol, item.tax_id)
             if only is None or item.key in only:
                 plan.unchanged += 1
+            if owners is None:
+                seen.add(item.key)
             continue
+        if item.key in bindings:
+            seen.add(item.key)
         if isinstance(item, Conflict):
             if only is None or item.key in only:
                 plan.conflict.append(item)
@@ -247,11 +261,11 @@ def make_plan(
         else:
             _plan_bound(plan, item, binding, options, portal)
 
-    plan.scope = len(seen)
+    plan.scope = scope
     plan.duplicate_tax_ids = tax_ids.duplicates(only)
     lost = _lost_accounts(plan, bindings, seen, options, portal) if portal is not None else []
     _plan_removals(plan, bindings, seen, options, lost)
-    enforce_unique_logins(plan, bindings, claims)
+    enforce_unique_logins(plan, bindings, claims, owners)
     return plan
 
 

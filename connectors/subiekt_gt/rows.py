@@ -17,7 +17,16 @@ from syncd.model import Contact, SourceContractor
 # A result row by column name (SQLAlchemy's RowMapping, or a plain dict in unit tests).
 Row = Mapping[Any, Any]
 
-__all__ = ["Row", "contacts", "contractor", "format_address", "join_words", "price_names", "text"]
+__all__ = [
+    "Row",
+    "contacts",
+    "contractor",
+    "format_address",
+    "identity",
+    "join_words",
+    "price_names",
+    "text",
+]
 
 
 def format_address(row: Row) -> str | None:
@@ -81,10 +90,20 @@ def contacts(rows: Iterable[Row], roles: Mapping[str, str] | None = None) -> tup
     return tuple(c for c, _ in found)
 
 
+def identity(row: Row) -> tuple[str, str, str | None]:
+    """(key, symbol, NIP) of a main-query row, read as ``contractor`` reads them."""
+    key = str(row["kh_Id"])
+    return key, text(row["kh_Symbol"]) or key, text(row["adr_NIP"])
+
+
 def contractor(
-    row: Row, people: tuple[Contact, ...], names: tuple[str | None, ...]
+    row: Row,
+    people: tuple[Contact, ...],
+    names: tuple[str | None, ...],
+    raw_digest: str | None = None,
 ) -> SourceContractor:
-    """One main-query row plus its contacts as a SourceContractor."""
+    """One main-query row plus its contacts as a SourceContractor (``raw_digest``: the
+    digest of the rows it was built from, ``connectors._stream.read_records``)."""
     return SourceContractor(
         key=str(row["kh_Id"]),
         symbol=text(row["kh_Symbol"]) or str(row["kh_Id"]),
@@ -101,4 +120,5 @@ def contractor(
         contacts=people,
         customer_group=text(row["grk_Nazwa"]),
         billing_email=text(row.get("billing_email")),
+        raw_digest=raw_digest,
     )

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 import structlog
 
 from connectors._sql import make_engine, translate_errors
-from connectors._stream import STREAM_BATCH, read_merged
+from connectors._stream import STREAM_BATCH, read_records
 from connectors.base import ContractorFacts, DirectoryEntry, SourceCheck
 from connectors.subiekt_gt import query as q
 from connectors.subiekt_gt import rows
@@ -35,7 +35,7 @@ from connectors.subiekt_gt.tables import (
 )
 from syncd.config.base import secret_value
 from syncd.errors import SourceUnavailable
-from syncd.model import SourceContractor
+from syncd.model import RawRecord, SourceContractor
 
 log = structlog.get_logger(__name__)
 
@@ -167,6 +167,11 @@ class SubiektGtSource:
 
     def contractors(self, keys: Collection[str] | None = None) -> Iterator[SourceContractor]:
         """Stream the in-scope contractors (only ``keys`` when given), ordered by id."""
+        for record in self.records(keys):
+            yield record.build()
+
+    def records(self, keys: Collection[str] | None = None) -> Iterator[RawRecord]:
+        """Like ``contractors``, but each row only digested until ``build()`` is called."""
         t = self._inspect()
         if keys is None:
             chunks: list[list[int] | None] = [None]
@@ -183,16 +188,20 @@ class SubiektGtSource:
 
     def _read(
         self, t: q.GtTables, names: tuple[str | None, ...], ids: list[int] | None
-    ) -> Iterator[SourceContractor]:
+    ) -> Iterator[RawRecord]:
         """Merge-join the main and the contacts stream, both ordered by contractor id."""
-        return read_merged(
+        return read_records(
             self._engine,
             q.main_query(t, self.feature, ids),
             q.contacts_query(t, self.feature, ids),
-            lambda row, mine: rows.contractor(row, rows.contacts(mine, t.roles), names),
-            main_id=lambda row: int(row["kh_Id"]),
-            person_id=lambda row: int(row["pk_IdKh"]),
+            lambda row, mine, digest: rows.contractor(
+                row, rows.contacts(mine, t.roles), names, digest
+            ),
+            main_key="kh_Id",
+            identity=rows.identity,
+            person_key="pk_IdKh",
             duplicate="subiekt_gt.duplicate_main_address",
+            salt=repr(names),
         )
 
     def describe(self, ident: str) -> ContractorFacts | None:

@@ -83,8 +83,17 @@ def address(row: Row) -> str | None:
     return format_address(*parts, country=row["country"])
 
 
-def contractor(row: Row, people: tuple[Contact, ...]) -> SourceContractor:
-    """One main-query row plus its contacts as a SourceContractor.
+def identity(row: Row) -> tuple[str, str, str | None]:
+    """(key, symbol, tax id) of a main-query row, read as ``contractor`` reads them."""
+    key = str(row["id"])
+    return key, text(row["symbol"]) or key, text(row["tax_id"])
+
+
+def contractor(
+    row: Row, people: tuple[Contact, ...], raw_digest: str | None = None
+) -> SourceContractor:
+    """One main-query row plus its contacts as a SourceContractor (``raw_digest``: the
+    digest of the rows it was built from, ``connectors._stream.read_records``).
 
     The e-mail is passed on untrimmed (``email_raw``): the mapping step owns its rules.
     """
@@ -106,6 +115,7 @@ def contractor(row: Row, people: tuple[Contact, ...]) -> SourceContractor:
         contacts=people,
         customer_group=text(row.get("customer_group")),
         billing_email=text(row.get("billing_email")),
+        raw_digest=raw_digest,
     )
 
 

@@ -26,7 +26,7 @@ import structlog
 
 from connectors._rows import flag, text
 from connectors._sql import is_connection_problem, make_engine, translate_errors
-from connectors._stream import STREAM_BATCH, read_merged
+from connectors._stream import STREAM_BATCH, read_records
 from connectors.base import Candidate, ContractorFacts, DirectoryEntry, SourceCheck
 from connectors.subiekt_nexo import catalogue, rows
 from connectors.subiekt_nexo import query as q
@@ -34,7 +34,7 @@ from connectors.subiekt_nexo.config import DEFAULT_SCHEMA, NexoTables, SubiektNe
 from connectors.subiekt_nexo.tables import OWN_COMPANY, NexoSchema
 from syncd.config.base import secret_value
 from syncd.errors import SourceUnavailable
-from syncd.model import SourceContractor
+from syncd.model import RawRecord, SourceContractor
 
 log = structlog.get_logger(__name__)
 
@@ -147,6 +147,11 @@ class SubiektNexoSource:
 
     def contractors(self, keys: Collection[str] | None = None) -> Iterator[SourceContractor]:
         """Stream the in-scope contractors (only ``keys`` when given), ordered by id."""
+        for record in self.records(keys):
+            yield record.build()
+
+    def records(self, keys: Collection[str] | None = None) -> Iterator[RawRecord]:
+        """Like ``contractors``, but each row only digested until ``build()`` is called."""
         if keys is None:
             chunks: list[list[int] | None] = [None]
         else:
@@ -167,19 +172,21 @@ class SubiektNexoSource:
                 self._explain(error)
                 raise
 
-    def _read(self, kinds: rows.Kinds, ids: list[int] | None) -> Iterator[SourceContractor]:
+    def _read(self, kinds: rows.Kinds, ids: list[int] | None) -> Iterator[RawRecord]:
         """Merge-join the main and the contacts stream, both ordered by contractor id."""
         people_sql = None
         if self.t.person_link is not None:
             people_sql = q.contacts_query(self.t, self.feature, ids, kinds.email, kinds.phone)
-        return read_merged(
+        return read_records(
             self._engine,
             q.main_query(self.t, self.feature, ids, kinds.email, kinds.billing),
             people_sql,
-            lambda row, mine: rows.contractor(row, rows.contacts(mine)),
-            main_id=lambda row: int(row["id"]),
-            person_id=lambda row: int(row["contractor_id"]),
+            lambda row, mine, digest: rows.contractor(row, rows.contacts(mine), digest),
+            main_key="id",
+            identity=rows.identity,
+            person_key="contractor_id",
             duplicate="subiekt_nexo.duplicate_main_row",
+            salt=repr(kinds),
         )
 
     def describe(self, ident: str) -> ContractorFacts | None:

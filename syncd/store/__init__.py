@@ -45,6 +45,9 @@ from syncd.store._rows import (
 from syncd.store.schema import audit, binding, conflict, outbox, record_backoff, run
 
 __all__ = [
+    "INACTIVE",
+    "KEYS_PER_QUERY",
+    "UNDIGESTED",
     "AuditEntry",
     "AuditRow",
     "Binding",
@@ -54,10 +57,21 @@ __all__ = [
     "RecordFailure",
     "RunRow",
     "StateStore",
+    "index_entry",
 ]
 
 # Rows fetched per round trip when streaming all bindings.
 _STREAM_CHUNK = 1000
+# Keys (or logins) per ``IN (...)`` list: well under every backend's parameter limit.
+KEYS_PER_QUERY = 1000
+# ``binding_index`` values that never equal a digest (see there).
+INACTIVE = ""
+UNDIGESTED = "?"
+
+
+def index_entry(item: Binding) -> str:
+    """What ``StateStore.binding_index`` holds for ``item``."""
+    return INACTIVE if item.status == "inactive" else (item.source_fingerprint or UNDIGESTED)
 
 
 class StateStore:
@@ -111,18 +125,64 @@ class StateStore:
 
     # -- the cycle's side -------------------------------------------------------------------
 
-    def load_bindings(self) -> dict[str, Binding]:
-        """Every binding by contractor key, read with one query streamed in chunks."""
+    def load_bindings(self, keys: Collection[str] | None = None) -> dict[str, Binding]:
+        """Every binding by contractor key (only those of ``keys``, when given), read with
+        one query streamed in chunks (``keys``: one query per ``KEYS_PER_QUERY`` keys)."""
+        if keys is None:
+            return self._bindings_where([None])
+        ordered = sorted(set(keys))
+        return self._bindings_where(
+            [
+                binding.c.contractor_key.in_(ordered[i : i + KEYS_PER_QUERY])
+                for i in range(0, len(ordered), KEYS_PER_QUERY)
+            ]
+        )
+
+    def bindings_with_logins(self, logins: Collection[str]) -> dict[str, Binding]:
+        """The bindings holding any of ``logins``, by contractor key (one query per
+        ``KEYS_PER_QUERY`` logins): who owns a login, without reading every binding."""
+        ordered = sorted(set(logins))
+        return self._bindings_where(
+            [
+                binding.c.login.in_(ordered[i : i + KEYS_PER_QUERY])
+                for i in range(0, len(ordered), KEYS_PER_QUERY)
+            ]
+        )
+
+    def _bindings_where(
+        self, conditions: Sequence[sa.ColumnElement[bool] | None]
+    ) -> dict[str, Binding]:
+        found: dict[str, Binding] = {}
         with self.begin(write=False) as connection:
-            result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(
-                sa.select(binding)
-            )
-            return {row.contractor_key: binding_from_row(row._mapping) for row in result}
+            for condition in conditions:
+                query = sa.select(binding)
+                if condition is not None:
+                    query = query.where(condition)
+                result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
+                found.update((row.contractor_key, binding_from_row(row._mapping)) for row in result)
+        return found
+
+    def binding_index(self) -> dict[str, str]:
+        """Contractor key -> the raw-row digest its binding was applied from, for every
+        binding, in one streamed query: all a quiet cycle needs of the bindings.
+
+        An inactive binding (deactivated account) reads ``INACTIVE``, one applied before
+        raw digests existed ``UNDIGESTED``: neither equals a real digest, so their
+        contractors are mapped again when the ERP has them.
+        """
+        query = sa.select(binding.c.contractor_key, binding.c.status, binding.c.source_fingerprint)
+        index: dict[str, str] = {}
+        with self.begin(write=False) as connection:
+            result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
+            for key, status, digest in result:
+                index[key] = INACTIVE if status == "inactive" else (digest or UNDIGESTED)
+        return index
 
     def commit_batch(
         self,
         *,
         upserts: Sequence[Binding] = (),
+        inserts: Sequence[Binding] = (),
         deletes: Sequence[str] = (),
         audits: Sequence[AuditEntry] = (),
         mails: Sequence[MailEntry] = (),
@@ -139,7 +199,9 @@ class StateStore:
         executemany, so the number of statements does not grow with the batch. ``failures``
         replace the backoff rows of their keys and ``settled`` keys lose theirs. Upserts
         first park every changing login on a placeholder, then update the existing keys
-        and insert the missing ones (``created_at`` of existing keys is kept).
+        and insert the missing ones (``created_at`` of existing keys is kept). ``inserts``
+        are bindings the caller knows are new (a create's): one plain INSERT, after the
+        upserts, so a login an upsert moves away is free for them.
 
         Raises ``UnavailableError`` when the store cannot be reached, ``FatalError`` when it
         refuses the batch (two bindings with one login: a bug in the caller).
@@ -155,6 +217,9 @@ class StateStore:
                 connection.execute(batch.PARK_LOGIN, params)
                 connection.execute(batch.UPDATE_BINDING, params)
                 connection.execute(batch.INSERT_MISSING_BINDING, params)
+            if inserts:
+                rows = [batch.binding_values(item, now) for item in inserts]
+                connection.execute(sa.insert(binding), rows)
             if audits:
                 connection.execute(
                     sa.insert(audit), [batch.audit_values(a, now, run_id) for a in audits]

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncd.model import Conflict
-from syncd.store._rows import AuditEntry, MailEntry, dump_json
+from syncd.store._rows import AuditEntry, Binding, MailEntry, binding_params, dump_json
 from syncd.store.schema import NAME_LEN, binding, conflict, outbox, record_backoff
 
 
@@ -68,6 +68,14 @@ INSERT_MISSING_BINDING = sa.insert(binding).from_select(
         ~sa.exists().where(B.contractor_key == p("b_key", B.contractor_key))
     ),
 )
+
+
+def binding_values(item: Binding, now: datetime) -> dict[str, Any]:
+    """A new binding's row, for a plain INSERT."""
+    params = binding_params(item, now)
+    return {column: params[param] for column, param in INSERT_COLUMNS.items()}
+
+
 DELETE_BINDING = sa.delete(binding).where(B.contractor_key == p("b_key", B.contractor_key))
 CANCEL_MAIL = (
     sa.update(outbox)
