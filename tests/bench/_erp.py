@@ -144,6 +144,29 @@ def _spread(ids: list[int], count: int, offset: int = 0) -> list[int]:
     return [ids[(int(i * step) + offset) % len(ids)] for i in range(min(count, len(ids)))]
 
 
+def edit_terms(engine: sa.Engine, facts: ErpFacts, share: float) -> int:
+    """Change the price level (half) or the discount (other half) of ``share`` of the clean
+    in-scope contractors, always to another value; returns how many changed."""
+    chosen = facts.clean_ids[:: max(1, round(1 / share))]
+    first, second = facts.discounts[0], facts.discounts[1]
+    with engine.begin() as conn:
+        kh = GtWriter(conn).t["kh__Kontrahent"]
+        prices, discounts = chosen[0::2], chosen[1::2]
+        for start in range(0, len(chosen), 500):
+            conn.execute(
+                kh.update()
+                .where(kh.c.kh_Id.in_(prices[start : start + 500]))
+                .values(kh_Cena=kh.c.kh_Cena % len(PRICE_NAMES) + 1)
+            )
+            other = sa.case((kh.c.kh_IdRabat == first, second), else_=first)
+            conn.execute(
+                kh.update()
+                .where(kh.c.kh_Id.in_(discounts[start : start + 500]))
+                .values(kh_IdRabat=other)
+            )
+    return len(chosen)
+
+
 def edit_one_percent(engine: sa.Engine, facts: ErpFacts) -> dict[str, int]:
     """The 1% change: 1% of N clean contractors get another price level, discount,
     salesperson or contact persons (a quarter each), 0.5% of N are added (clean, tagged)
