@@ -89,6 +89,8 @@ def test_first_sync_creates_exactly_the_in_scope_contractors_with_spec_fields(en
                 "phone": "602 000 002",
                 "position": None,
                 "is_primary": True,
+                "receives_mail": True,  # GT's default: the main contact receives mail
+                "represents": False,
             },
             {
                 "name": "Zofia Łęcka",
@@ -96,6 +98,8 @@ def test_first_sync_creates_exactly_the_in_scope_contractors_with_spec_fields(en
                 "phone": "601 000 001",
                 "position": "Zaopatrzenie",
                 "is_primary": False,
+                "receives_mail": False,
+                "represents": False,
             },
         ],
     }
@@ -170,6 +174,8 @@ def test_erp_edits_show_in_plan_with_old_and_new_values_and_sync_applies_only_th
         "email": "jan@kowalski.com.pl",
         "position": None,
         "is_primary": False,
+        "receives_mail": False,
+        "represents": False,
     }
     assert updates == {
         "1": {
