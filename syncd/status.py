@@ -16,7 +16,6 @@ from syncd._render import dump_json
 from syncd.clock import utcnow
 from syncd.config import Config
 from syncd.errors import ExitCode
-from syncd.mail.bounces import undeliverable
 from syncd.store import RunRow, StateStore
 from syncd.wiring import open_store
 
@@ -83,6 +82,17 @@ def _held(runs: list[RunRow]) -> dict[str, Any]:
     }
 
 
+def _undeliverable(store: StateStore, mails: dict[str, int]) -> dict[str, Any]:
+    """The undeliverable addresses; none without a bounced mail in the outbox, and then
+    neither the query nor the import of the mail package (Jinja2, bcrypt, the cycle),
+    which would more than double the start-up time of ``syncd status``."""
+    if not mails.get("bounced"):
+        return {}
+    from syncd.mail.bounces import undeliverable
+
+    return undeliverable(store)
+
+
 def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
     """The status document (``status --json``)."""
     runs = store.last_runs(10)
@@ -107,7 +117,7 @@ def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
         "warnings": [item["warning"] for item in last_stored(runs)],
         "mail_queue": mails,
         "undeliverable": [
-            {"key": key, **item} for key, item in sorted(undeliverable(store).items())
+            {"key": key, **item} for key, item in sorted(_undeliverable(store, mails).items())
         ],
         "failed_mail": [
             {
