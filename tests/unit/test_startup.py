@@ -50,6 +50,31 @@ def test_help_imports_no_driver_connector_or_config_model() -> None:
         assert heavy == [], (argv, heavy)
 
 
+def test_logging_is_configured_when_structlog_is_first_imported() -> None:
+    """configure() before structlog is imported: the newest set-up applies on its import."""
+    code = (
+        "import sys\n"
+        "from syncd import log\n"
+        "log.configure(stream=sys.stdout, json=False)\n"
+        "log.configure(stream=sys.stderr, json=True, level='warning')\n"
+        "assert 'structlog' not in sys.modules\n"
+        "import structlog\n"
+        "structlog.get_logger().info('below the level')\n"
+        "structlog.get_logger().warning('shown', contractor='K1')\n"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert json.loads(line) | {"timestamp": None} == {
+        "event": "shown",
+        "level": "warning",
+        "contractor": "K1",
+        "timestamp": None,
+    }
+
+
 # -- syncd status on a store at the newest revision ----------------------------------------
 
 # What ``status`` never needs while the store is current: the migration tool, the cycle, the
@@ -57,7 +82,7 @@ def test_help_imports_no_driver_connector_or_config_model() -> None:
 # validate the file, the connector itself is not).
 STATUS_NEVER = (
     "alembic", "syncd.cycle", "syncd._cycle_plan", "syncd.backoff", "syncd.apply",
-    "syncd.mail", "jinja2", "bcrypt", "connectors.base",
+    "syncd.mail", "jinja2", "bcrypt", "connectors.base", "structlog",
     *sorted({f"connectors.{kind.connector.partition(':')[0]}" for kind in KINDS}),
     *sorted({f"connectors.{kind.fake.partition(':')[0]}" for kind in KINDS if kind.fake}),
 )  # fmt: skip
