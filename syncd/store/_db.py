@@ -144,12 +144,14 @@ def head_revision() -> str:
     """The newest revision this code knows, from the revision files' names (no alembic).
 
     The ids are zero-padded numbers in a straight line, so the newest is the largest;
-    ``tests/unit/test_startup.py`` checks that it is alembic's own head."""
-    return max(path.name.partition("_")[0] for path in VERSIONS_DIR.glob("[0-9]*_*.py"))
+    ``tests/unit/test_startup.py`` checks that it is alembic's own head. No file found
+    (an install without the sources) gives "", which no store has: alembic decides."""
+    files = VERSIONS_DIR.glob("[0-9]*_*.py")
+    return max((path.name.partition("_")[0] for path in files), default="")
 
 
 def is_current(engine: sa.Engine) -> bool:
-    """Whether the store's schema is at ``head_revision()``: one version read, no lock.
+    """Whether the store's schema is at ``head_revision()``: a table check and one read, no lock.
 
     A new store (no version table), an older one and one newer than this code all answer
     False and go through alembic, which migrates the first two and refuses the third."""
