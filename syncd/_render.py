@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from syncd.cycle import CycleResult
+if TYPE_CHECKING:
+    # Only for the annotation: ``status`` and ``check-config`` print JSON through this
+    # module and must not load the cycle (plan, apply, backoff) to do it.
+    from syncd.cycle import CycleResult
 
 
 def dump_json(document: Any, out: TextIO) -> None:
