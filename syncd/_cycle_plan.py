@@ -255,7 +255,7 @@ def plan_cycle(
     login_by = config.portal.login.value
     owners = None if request.full else _owners(store, index, options, login_by)
     # A dry run keeps its creates whole: ``plan --json`` lists their fields.
-    spool = None if request.dry_run or request.full else Spool()
+    spool = None if request.dry_run or request.full else Spool(options.deferred.keys())
     mapped = compare_records(
         records_of(services.source),
         index,
@@ -269,7 +269,7 @@ def plan_cycle(
     stream = _watch(_heartbeat(mapped, beat, counted), planned, seen)
     plan = make_plan(stream, bindings, options, portal_listing, owners=owners)
     if spool is not None:
-        plan.create = _attached(plan.create, spool)
+        _attach(plan.create, spool)
     planned.settled.update(k for k in failing if k not in seen and k not in bound_failing)
     if plan.create:
         existing = services.portal.find_by_logins([c.desired.login for c in plan.create])
@@ -283,16 +283,14 @@ def plan_cycle(
     return planned
 
 
-def _attached(creates: list[Create], spool: Spool) -> list[Create]:
-    """The plan's creates, each told where its whole account waits in ``spool``."""
+def _attach(creates: list[Create], spool: Spool) -> None:
+    """Tell each of the plan's creates (in place) where its whole account waits."""
     offsets = spool.offsets
     spool.offsets = {}
-    return [
-        Create(c.desired, c.replaces, (spool, offsets[c.desired.key]))
-        if c.desired.key in offsets
-        else c
-        for c in creates
-    ]
+    for at, create in enumerate(creates):
+        offset = offsets.pop(create.desired.key, None)
+        if offset is not None:
+            creates[at] = Create(create.desired, create.replaces, (spool, offset))
 
 
 def _owners(

@@ -5,8 +5,9 @@ per contractor, and a ``DesiredAccount`` with its contacts and the ERP's strings
 weighs about 2 KB: held in memory until apply starts, 100,000 of them were most of the
 cycle's peak. So a sync (never a dry run, whose ``plan --json`` lists them) writes each new
 account, packed by ``marshal``, to an anonymous temporary file as it is mapped, and the plan
-keeps a slim ``DesiredAccount`` (key, login, symbol, name, e-mail, NIP, warnings and the
-raw digest: all that planning, login uniqueness and the conflict reasons read). Apply reads
+keeps a slim ``DesiredAccount`` (key, login, symbol, name, e-mail, NIP, warnings; the raw
+digest only of a record in backoff: all that planning, login uniqueness and the conflict
+reasons read). Apply reads
 each one back batch by batch (``Create.full``). The file holds no password and is deleted
 by the operating system when the spool is closed or the process ends, crash or not.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import marshal
 import tempfile
 import weakref
+from collections.abc import Collection
 from decimal import Decimal
 from typing import IO, Any
 
@@ -25,12 +27,15 @@ from syncd.model import Contact, DesiredAccount
 class Spool:
     """An append-only file of packed accounts, read back by offset."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_digest: Collection[str] = ()) -> None:
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="syncd-spool-")  # noqa: SIM115
         # Closed with the last plan item that refers to it (``sync --json`` reads it after
         # the cycle), or by ``close``: never left for the interpreter to warn about.
         self._closed = weakref.finalize(self, self._file.close)
         self._end = 0
+        # The slim copy drops the raw digest (about 80 bytes) except for these keys: the
+        # records in backoff, whose plan compares it (``PlanOptions.deferred``).
+        self._keep_digest = keep_digest
         self.offsets: dict[str, int] = {}  # key -> where its account starts, until attached
 
     def put(self, desired: DesiredAccount) -> DesiredAccount:
@@ -40,7 +45,7 @@ class Spool:
         self._file.write(len(data).to_bytes(4, "little") + data)
         self.offsets[desired.key] = self._end
         self._end += 4 + len(data)
-        return slim(desired)
+        return slim(desired, keep_digest=desired.key in self._keep_digest)
 
     def get(self, offset: int) -> DesiredAccount:
         """The account stored at ``offset``, whole."""
@@ -52,8 +57,9 @@ class Spool:
         self._closed()
 
 
-def slim(desired: DesiredAccount) -> DesiredAccount:
-    """What the plan reads of a new account; the rest waits in the spool."""
+def slim(desired: DesiredAccount, *, keep_digest: bool = True) -> DesiredAccount:
+    """What the plan reads of a new account; the rest waits in the spool. The raw digest
+    only matters to the plan for a record in backoff (``keep_digest``)."""
     return DesiredAccount(
         key=desired.key,
         login=desired.login,
@@ -63,7 +69,7 @@ def slim(desired: DesiredAccount) -> DesiredAccount:
         tax_id=desired.tax_id,
         erp_blocked=desired.erp_blocked,
         warnings=desired.warnings,
-        source_fingerprint=desired.source_fingerprint,
+        source_fingerprint=desired.source_fingerprint if keep_digest else None,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from syncd._cycle_plan import _attached, compare_records
+from syncd._cycle_plan import _attach, compare_records
 from syncd._spool import Spool
 from syncd.model import Contact, DesiredAccount, RawRecord, SourceContractor
 from syncd.plan import PlanOptions, make_plan, resolve_creates
@@ -36,8 +36,9 @@ def _whole(key: str = "7") -> DesiredAccount:
 
 def test_an_account_comes_back_whole_and_the_plan_keeps_what_it_reads() -> None:
     """Every field (those left out of equality too) survives the spool; the slim copy keeps
-    key, login, symbol, name, e-mail, NIP, ERP block, warnings and the raw digest."""
-    spool = Spool()
+    key, login, symbol, name, e-mail, NIP, ERP block and warnings, and the raw digest only
+    for a record in backoff."""
+    spool = Spool(keep_digest={"7"})
     try:
         whole, other = _whole("7"), _whole("8")
         slim = spool.put(whole)
@@ -45,7 +46,8 @@ def test_an_account_comes_back_whole_and_the_plan_keeps_what_it_reads() -> None:
         back = spool.get(spool.offsets["7"])
         for field in dataclasses.fields(DesiredAccount):
             assert getattr(back, field.name) == getattr(whole, field.name), field.name
-        assert spool.get(spool.offsets["8"]).key == "8"
+        assert spool.get(spool.offsets["8"]).source_fingerprint == "r2:abc"
+        assert spool.put(_whole("9")).source_fingerprint is None
         assert (slim.key, slim.login, slim.symbol, slim.name, slim.email, slim.tax_id) == (
             "7", "k7@x.pl", "K7", whole.name, "k7@x.pl", "5260001246"
         )  # fmt: skip
@@ -73,7 +75,7 @@ def test_a_spooled_plan_creates_the_same_accounts_and_keeps_login_conflicts() ->
         items = list(compare_records(records, {}, {}, dict, full=False, spool=spool))
         assert all(isinstance(i, DesiredAccount) and i.phone is None for i in items)
         plan = make_plan(items, {}, PlanOptions())
-        plan.create = _attached(plan.create, spool)
+        _attach(plan.create, spool)
         plan = resolve_creates(plan, {}, adopt_existing=False)
         assert [c.desired.key for c in plan.create] == ["1"]
         assert sorted(c.key for c in plan.conflict) == ["2", "3"]
