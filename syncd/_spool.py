@@ -28,10 +28,9 @@ class Spool:
     """An append-only file of packed accounts, read back by offset."""
 
     def __init__(self, keep_digest: Collection[str] = ()) -> None:
-        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="syncd-spool-")  # noqa: SIM115
-        # Closed with the last plan item that refers to it (``sync --json`` reads it after
-        # the cycle), or by ``close``: never left for the interpreter to warn about.
-        self._closed = weakref.finalize(self, self._file.close)
+        # Opened by the first ``put``: a cycle with nothing to create touches no disk.
+        self._file: IO[bytes] | None = None
+        self._closed: weakref.finalize | None = None  # type: ignore[type-arg]
         self._end = 0
         # The slim copy drops the raw digest (about 80 bytes) except for these keys: the
         # records in backoff, whose plan compares it (``PlanOptions.deferred``).
@@ -41,20 +40,31 @@ class Spool:
     def put(self, desired: DesiredAccount) -> DesiredAccount:
         """Store ``desired``; return the slim account the plan keeps in its place."""
         data = marshal.dumps(_pack(desired))
-        self._file.seek(self._end)
-        self._file.write(len(data).to_bytes(4, "little") + data)
+        file = self._open()
+        file.seek(self._end)
+        file.write(len(data).to_bytes(4, "little") + data)
         self.offsets[desired.key] = self._end
         self._end += 4 + len(data)
         return slim(desired, keep_digest=desired.key in self._keep_digest)
 
+    def _open(self) -> IO[bytes]:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="syncd-spool-")  # noqa: SIM115
+            # Closed with the last plan item that refers to it (``sync --json`` reads it
+            # after the cycle), or by ``close``: never left for the interpreter to warn.
+            self._closed = weakref.finalize(self, self._file.close)
+        return self._file
+
     def get(self, offset: int) -> DesiredAccount:
         """The account stored at ``offset``, whole."""
-        self._file.seek(offset)
-        size = int.from_bytes(self._file.read(4), "little")
-        return _unpack(marshal.loads(self._file.read(size)))  # noqa: S302 - our own file
+        file = self._open()
+        file.seek(offset)
+        size = int.from_bytes(file.read(4), "little")
+        return _unpack(marshal.loads(file.read(size)))  # noqa: S302 - our own file
 
     def close(self) -> None:
-        self._closed()
+        if self._closed is not None:
+            self._closed()
 
 
 def slim(desired: DesiredAccount, *, keep_digest: bool = True) -> DesiredAccount:

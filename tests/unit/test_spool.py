@@ -84,3 +84,11 @@ def test_a_spooled_plan_creates_the_same_accounts_and_keeps_login_conflicts() ->
         assert plan.as_json()["create"][0]["fields"]["phone"] == "123"
     finally:
         spool.close()
+
+
+def test_a_cycle_with_nothing_to_create_opens_no_file() -> None:
+    """The spool's file is made by the first account put in it: a quiet cycle writes no disk."""
+    spool = Spool()
+    assert spool._file is None
+    spool.close()
+    assert spool._file is None
