@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from connectors.base import Digesting, LimitedPortal
 from syncd import backoff, safety
+from syncd._spool import Spool
 from syncd.mapping import map_contractor, within_limits
 from syncd.model import (
     Conflict,
@@ -30,7 +31,7 @@ from syncd.model import (
     Unchanged,
     with_login_mode,
 )
-from syncd.plan import Owners, Plan, PlanOptions, make_plan, resolve_creates
+from syncd.plan import Create, Owners, Plan, PlanOptions, make_plan, resolve_creates
 from syncd.store import INACTIVE, KEYS_PER_QUERY, Binding, RecordFailure, StateStore, index_entry
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ def compare_records(
     full: bool,
     limits: PortalLimits | None = None,
     login_by: str = "email",
+    spool: Spool | None = None,
 ) -> Iterator[Mapped]:
     """Map the records whose digest differs from their binding's, in the ERP's order.
 
@@ -136,13 +138,18 @@ def compare_records(
     the full binding of every contractor that is mapped (before it is yielded) and, once
     the read is over, of every active binding the ERP no longer returns (its removal).
     A binding stores the digest as ``with_login_mode`` gives it for ``login_by``.
+    With a ``spool``, an account without a binding (a create) is written there and yielded
+    slim (``syncd._spool``), so a first sync does not hold every new account until apply.
     """
 
     def mapped(record: RawRecord) -> DesiredAccount | Conflict:
         digest = with_login_mode(record.digest, login_by)
-        return _fit(
+        account = _fit(
             map_contractor(record.build(), source_fingerprint=digest, login_by=login_by), limits
         )
+        if spool is not None and isinstance(account, DesiredAccount) and record.key not in bindings:
+            return spool.put(account)
+        return account
 
     window: list[RawRecord | Unchanged] = []
     waiting: list[str] = []  # keys in the window whose binding is still to be loaded
@@ -247,6 +254,8 @@ def plan_cycle(
     seen: set[str] = set()
     login_by = config.portal.login.value
     owners = None if request.full else _owners(store, index, options, login_by)
+    # A dry run keeps its creates whole: ``plan --json`` lists their fields.
+    spool = None if request.dry_run or request.full else Spool(options.deferred.keys())
     mapped = compare_records(
         records_of(services.source),
         index,
@@ -255,9 +264,12 @@ def plan_cycle(
         full=request.full,
         limits=limits,
         login_by=login_by,
+        spool=spool,
     )
     stream = _watch(_heartbeat(mapped, beat, counted), planned, seen)
     plan = make_plan(stream, bindings, options, portal_listing, owners=owners)
+    if spool is not None:
+        _attach(plan.create, spool)
     planned.settled.update(k for k in failing if k not in seen and k not in bound_failing)
     if plan.create:
         existing = services.portal.find_by_logins([c.desired.login for c in plan.create])
@@ -269,6 +281,16 @@ def plan_cycle(
         )
     planned.plan = plan
     return planned
+
+
+def _attach(creates: list[Create], spool: Spool) -> None:
+    """Tell each of the plan's creates (in place) where its whole account waits."""
+    offsets = spool.offsets
+    spool.offsets = {}
+    for at, create in enumerate(creates):
+        offset = offsets.pop(create.desired.key, None)
+        if offset is not None:
+            creates[at] = Create(create.desired, create.replaces, (spool, offset))
 
 
 def _owners(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncd.model import Conflict, DesiredAccount
+
+if TYPE_CHECKING:
+    from syncd._spool import Spool
 
 Changes = dict[str, dict[str, Any]]
 
@@ -22,14 +25,25 @@ def changes_between(old: dict[str, Any], new: dict[str, Any]) -> Changes:
 
 @dataclass(frozen=True, slots=True)
 class Create:
-    """A new account. ``replaces`` is the id of a bound account the portal lost (full mode)."""
+    """A new account. ``replaces`` is the id of a bound account the portal lost (full mode).
+
+    ``stored``: where a sync spooled the whole account (``syncd._spool``); ``desired`` is
+    then a slim copy with what planning reads, and ``full()`` is the account to write."""
 
     desired: DesiredAccount
     replaces: str | None = None
+    stored: tuple[Spool, int] | None = None
+
+    def full(self) -> DesiredAccount:
+        """The whole account: read back from the spool when it waits there."""
+        if self.stored is None:
+            return self.desired
+        spool, offset = self.stored
+        return spool.get(offset)
 
     def as_json(self) -> dict[str, Any]:
         item = _head(self.desired)
-        item["fields"] = self.desired.fields()
+        item["fields"] = self.full().fields()
         if self.replaces:
             item["replaces"] = self.replaces
         return item

@@ -133,7 +133,7 @@ class StepBuilder:
         return self.steps[key]
 
     def create(self, item: Create) -> None:
-        d = item.desired
+        d = item.full()
         # A bound account the portal lost (deleted by hand) comes back as a new account,
         # but support's decision stays: no sync ever lifts a support block (spec 2). Its
         # activation mail then waits for the unblock, which sends it.

@@ -10,9 +10,11 @@ outage can never look like "every contractor was removed".
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -128,12 +130,8 @@ def run_cycle(services: Services, request: CycleRequest) -> CycleResult:
     started = time.monotonic()
     result = CycleResult(run_id)
     try:
-        if request.dry_run:
-            services.portal.ensure_ready()
-            reference = reference_of(services.store)
-            result.plan = plan_cycle(services, request, reference=reference).plan
-        else:
-            _sync(services, request, result)
+        with _fewer_collections():
+            _run(services, request, result)
     except UnavailableError as error:
         result.error = str(error)
         result.exit_code = ExitCode.UNAVAILABLE
@@ -146,6 +144,33 @@ def run_cycle(services: Services, request: CycleRequest) -> CycleResult:
         result.duration_s = time.monotonic() - started
         structlog.contextvars.unbind_contextvars("run_id")
     return result
+
+
+def _run(services: Services, request: CycleRequest, result: CycleResult) -> None:
+    if request.dry_run:
+        services.portal.ensure_ready()
+        reference = reference_of(services.store)
+        result.plan = plan_cycle(services, request, reference=reference).plan
+    else:
+        _sync(services, request, result)
+
+
+# A cycle allocates millions of short-lived objects while it holds a few hundred thousand
+# long-lived ones (the plan, the index): with the interpreter's default threshold (700),
+# the collector walked those again and again, about a third of a first sync's time. Its
+# garbage is freed by reference counting; cycles among it are rare and wait a little.
+COLLECT_AFTER = 100_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the young generation's collection every ``COLLECT_AFTER`` allocations, not 700."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], COLLECT_AFTER), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 class _Stopped(Exception):

@@ -374,6 +374,7 @@ def resolve_creates(
         own = account.contractor_key == desired.key
         what = "e-mail" if desired.login == desired.email else "symbol"  # portal.login
         if own or (adopt_existing and not account.contractor_key):
+            desired = create.full()
             changes = changes_between(account.fields, desired.fields())
             if portal_fields is not None:
                 changes = {k: c for k, c in changes.items() if k in portal_fields}
