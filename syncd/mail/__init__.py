@@ -56,8 +56,9 @@ from syncd.config import Config
 from syncd.cycle import LEASE_TTL
 from syncd.errors import ExitCode, MailTemplateError, UnavailableError
 from syncd.lease import Lease
-from syncd.mail._batch import OUT_OF_TIME, Batch, MailOutcome
+from syncd.mail._batch import OUT_OF_TIME, Batch
 from syncd.mail._queue import StillDue, queue, still_due
+from syncd.mail._rules import MailOutcome
 from syncd.mail.render import MailRenderer, validate_templates
 from syncd.mail.transports import MailTransport, RetryPolicy
 from syncd.progress import NO_PROGRESS, Progress

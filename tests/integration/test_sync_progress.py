@@ -25,7 +25,7 @@ import pytest
 
 from syncd.config import load_config
 from syncd.cycle import CycleRequest, run_cycle
-from syncd.mail._batch import chunk_size
+from syncd.mail._rules import chunk_size
 from syncd.wiring import open_services
 from tests.gt_env import GtEnv, gt_env
 from tests.mail_env import received, smtp_section

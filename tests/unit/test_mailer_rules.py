@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from syncd.mail._batch import mail_context, retry_time
+from syncd.mail._rules import mail_context, retry_time
 from syncd.store import Binding, MailRow
 
 NOW = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
