@@ -2,7 +2,9 @@
 
 ``Binding``, ``AuditEntry`` and ``MailEntry`` are what the cycle writes; the ``*Row``
 classes are what the read side (``status``, ``explain``, ``history``, ``mail list``) gets
-back. Conversions live here so that ``syncd.store`` holds only the queries.
+back: those live in ``syncd.rows`` (importable without SQLAlchemy, for ``syncd status``)
+and are re-exported here. Conversions live here so that ``syncd.store`` holds only the
+queries.
 """
 
 from __future__ import annotations
@@ -14,6 +16,41 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from syncd.rows import (
+    AuditRow,
+    ConflictRow,
+    MailRow,
+    RecordFailure,
+    RunRow,
+    audit_from_row,
+    conflict_from_row,
+    failure_from_row,
+    load_json,
+    mail_from_row,
+    run_from_row,
+)
+
+__all__ = [
+    "AuditEntry",
+    "AuditRow",
+    "Binding",
+    "ConflictRow",
+    "MailEntry",
+    "MailRow",
+    "RecordFailure",
+    "RunRow",
+    "audit_from_row",
+    "binding_from_row",
+    "binding_params",
+    "conflict_from_row",
+    "dump_json",
+    "failure_from_row",
+    "failure_values",
+    "load_json",
+    "mail_from_row",
+    "run_from_row",
+]
+
 # Context keys that would put a password in the outbox. Spec section 2: a plaintext
 # password never reaches the state store; the mailer generates it at send time.
 _FORBIDDEN_CONTEXT_WORDS = ("password", "passwd", "haslo", "hasło")
@@ -22,11 +59,6 @@ _FORBIDDEN_CONTEXT_WORDS = ("password", "passwd", "haslo", "hasło")
 def dump_json(value: Any) -> str:
     """Canonical JSON text (sorted keys, real UTF-8) so equal documents compare equal."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def load_json(text: str | None) -> Any:
-    """Parse a JSON column; an empty column reads as an empty object."""
-    return json.loads(text) if text else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,117 +133,6 @@ class MailEntry:
                 raise ValueError(message)
 
 
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    """One cycle as recorded in ``syncd_run``."""
-
-    run_id: str
-    kind: str
-    trigger: str
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    summary: dict[str, Any]
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    """One audit trail entry as stored, with when and in which run it happened."""
-
-    id: int
-    at: datetime
-    run_id: str | None
-    actor: str
-    key: str
-    login: str | None
-    action: str
-    result: str
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ConflictRow:
-    """A current conflict, with when it was first seen (it stays until fixed in the ERP)."""
-
-    key: str
-    symbol: str
-    name: str
-    login: str | None
-    kind: str
-    reason: str
-    first_seen: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class MailRow:
-    """A mail in the outbox, with its delivery state."""
-
-    id: int
-    created_at: datetime
-    not_before: datetime
-    key: str
-    account_id: str
-    recipient: str
-    template: str
-    language: str
-    status: str
-    attempts: int
-    last_error: str | None
-    sent_at: datetime | None
-    context: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RecordFailure:
-    """A contractor whose portal write failed ``failures`` times in a row (``syncd.backoff``).
-
-    ``retry_after`` is when a cycle may try it again (None once ``quarantined``: then only a
-    changed ERP row, whose digest differs from ``fingerprint``, or support's explicit
-    ``sync --contractor K`` tries it). ``fingerprint`` is None for a failed removal.
-    """
-
-    key: str
-    login: str | None
-    action: str
-    failures: int
-    first_failed_at: datetime
-    last_failed_at: datetime
-    retry_after: datetime | None
-    quarantined: bool
-    fingerprint: str | None
-    last_error: str
-
-    def as_json(self) -> dict[str, Any]:
-        """How ``status --json`` and ``explain --json`` show it."""
-        return {
-            "key": self.key,
-            "login": self.login,
-            "action": self.action,
-            "failures": self.failures,
-            "first_failed_at": self.first_failed_at.isoformat(),
-            "last_failed_at": self.last_failed_at.isoformat(),
-            "retry_after": self.retry_after.isoformat() if self.retry_after else None,
-            "quarantined": self.quarantined,
-            "error": self.last_error,
-        }
-
-
-def failure_from_row(row: sa.RowMapping) -> RecordFailure:
-    return RecordFailure(
-        key=row["contractor_key"],
-        login=row["login"],
-        action=row["action"],
-        failures=int(row["failures"]),
-        first_failed_at=row["first_failed_at"],
-        last_failed_at=row["last_failed_at"],
-        retry_after=row["retry_after"],
-        quarantined=bool(row["quarantined"]),
-        fingerprint=row["fingerprint"],
-        last_error=row["last_error"],
-    )
-
-
 def failure_values(item: RecordFailure) -> dict[str, Any]:
     return {
         "contractor_key": item.key,
@@ -262,60 +183,3 @@ def binding_params(item: Binding, now: datetime) -> dict[str, Any]:
         "b_source_fingerprint": item.source_fingerprint,
         "b_now": now,
     }
-
-
-def run_from_row(row: sa.RowMapping) -> RunRow:
-    return RunRow(
-        run_id=row["run_id"],
-        kind=row["kind"],
-        trigger=row["trigger"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        status=row["status"],
-        summary=load_json(row["summary_json"]),
-        error=row["error"],
-    )
-
-
-def audit_from_row(row: sa.RowMapping) -> AuditRow:
-    return AuditRow(
-        id=int(row["id"]),
-        at=row["at"],
-        run_id=row["run_id"],
-        actor=row["actor"],
-        key=row["contractor_key"],
-        login=row["login"],
-        action=row["action"],
-        result=row["result"],
-        detail=load_json(row["detail_json"]),
-    )
-
-
-def conflict_from_row(row: sa.RowMapping) -> ConflictRow:
-    return ConflictRow(
-        key=row["contractor_key"],
-        symbol=row["symbol"],
-        name=row["name"],
-        login=row["login"],
-        kind=row["kind"],
-        reason=row["reason"],
-        first_seen=row["first_seen"],
-    )
-
-
-def mail_from_row(row: sa.RowMapping) -> MailRow:
-    return MailRow(
-        id=int(row["id"]),
-        created_at=row["created_at"],
-        not_before=row["not_before"],
-        key=row["contractor_key"],
-        account_id=row["account_id"],
-        recipient=row["recipient"],
-        template=row["template"],
-        language=row["language"],
-        status=row["status"],
-        attempts=int(row["attempts"]),
-        last_error=row["last_error"],
-        sent_at=row["sent_at"],
-        context=load_json(row["context_json"]),
-    )
