@@ -12,7 +12,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import getaddresses
@@ -20,9 +20,8 @@ from enum import StrEnum
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
-from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
-from email_validator import EmailNotValidError, validate_email
+from syncd._email import plain_login
+from syncd.config._url import UrlError, parse_database_url, render
 
 
 class SecretMarker:
@@ -194,6 +193,10 @@ def parse_mailbox(value: object) -> str:
     addresses = getaddresses([text])
     if len(addresses) != 1 or not addresses[0][1]:
         raise ValueError("must be one e-mail address like 'B2B <b2b@example.com>'")
+    if plain_login(addresses[0][1]) is not None:
+        return text  # email-validator accepts it (syncd._email): no need to load it
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(addresses[0][1], check_deliverability=False)
     except EmailNotValidError as error:
@@ -210,6 +213,10 @@ def parse_crontab(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(hint)
     text = " ".join(value.split())
+    # Imported here: APScheduler (and the asyncio it brings) is the daemon's, and only a
+    # configuration that sets a crontab needs its parser to check it.
+    from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+
     try:
         CronTrigger.from_crontab(text, timezone="UTC")
     except ValueError as error:
@@ -234,8 +241,8 @@ def check_database_url(value: str) -> str:
     if _ambiguous_userinfo(value):
         raise ValueError(_AMBIGUOUS_AT)
     try:
-        sa.make_url(value)
-    except sa.exc.ArgumentError:
+        parse_database_url(value)
+    except UrlError:
         raise ValueError(
             "must be an SQLAlchemy database URL like postgresql+psycopg://user@host/db"
         ) from None
@@ -265,8 +272,8 @@ def hide_url_secrets(url: str) -> str | None:
     if _ambiguous_userinfo(url):
         return None
     try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+        parsed = parse_database_url(url)
+    except UrlError:
         return None
     query: dict[str, str | tuple[str, ...]] = {}
     for key, values in parsed.query.items():
@@ -276,18 +283,18 @@ def hide_url_secrets(url: str) -> str | None:
         elif key.lower() == "odbc_connect":
             items = tuple(_ODBC_SECRET.sub(r"\1=***", item) for item in items)
         query[key] = items[0] if len(items) == 1 else items
-    if query != dict(parsed.query):
-        parsed = parsed.set(query=query)
+    if query != parsed.query:
+        parsed = replace(parsed, query=query)
     elif parsed.password is None:
         return url  # nothing to hide: keep the admin's exact spelling
-    return parsed.render_as_string(hide_password=True)
+    return render(parsed, hide_password=True)
 
 
 def url_secrets(url: str) -> list[str]:
     """The credential parts of a URL, so that messages can be scrubbed of them."""
     try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+        parsed = parse_database_url(url)
+    except UrlError:
         return []
     try:
         raw_password = urlsplit(url).password  # as written, possibly %-encoded
