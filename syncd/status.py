@@ -4,24 +4,42 @@ and quarantine, the mail queue and held removals with the check that held them (
 Healthy means: the last finished cycle succeeded (or only had removals held) and it
 finished recently, within three light-cycle intervals (at least 15 minutes). Exit code 1
 when unhealthy, so a monitoring check can run ``syncd status`` as it is.
+
+Monitoring runs it often, so it starts fast: a current SQLite store is read through the
+stdlib (``syncd._status_sqlite``) without importing SQLAlchemy; PostgreSQL, MariaDB, a
+store that needs migrating and one with bounced mail go through ``StateStore``.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from syncd._plan_duplicates import last_stored
 from syncd._render import dump_json
+from syncd._status_sqlite import SqliteStatusReader
 from syncd.clock import utcnow
-from syncd.config import Config, MailRecipient
 from syncd.errors import ExitCode
-from syncd.store import RunRow, StateStore
-from syncd.wiring import open_store
+
+if TYPE_CHECKING:
+    from syncd.config import Config, MailRecipient
+    from syncd.rows import ConflictRow, MailRow, RecordFailure, RunRow
 
 HEALTHY_RUN_STATUSES = frozenset({"ok", "held"})
 FAILED_MAIL_SHOWN = 20  # the newest mails refused for good, with the server's answer
+
+
+class StatusReader(Protocol):
+    """What ``collect`` reads: ``StateStore``'s read side, or ``SqliteStatusReader``."""
+
+    def last_runs(self, limit: int = 10) -> list[RunRow]: ...
+    def mail_counts(self) -> dict[str, int]: ...
+    def record_failures(self) -> dict[str, RecordFailure]: ...
+    def counts_by_status(self) -> dict[str, int]: ...
+    def conflicts(self) -> list[ConflictRow]: ...
+    def mails(self, *, status: str, limit: int = 100) -> list[MailRow]: ...
 
 
 def health(runs: list[RunRow], interval: timedelta, now: datetime) -> tuple[bool, str]:
@@ -63,7 +81,7 @@ def next_cycle(runs: list[RunRow], interval: timedelta, now: datetime) -> str | 
     return due.isoformat() if due > now - 2 * interval else None
 
 
-def failing_records(store: StateStore) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def failing_records(store: StatusReader) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The records the portal refused, quarantined and still retrying (``syncd.backoff``),
     each with its last error, from one query."""
     rows = sorted(store.record_failures().values(), key=lambda row: row.key)
@@ -84,7 +102,7 @@ def _held(runs: list[RunRow]) -> dict[str, Any]:
 
 
 def _undeliverable(
-    store: StateStore, mails: dict[str, int], chain: Sequence[MailRecipient]
+    store: StatusReader, mails: dict[str, int], chain: Sequence[MailRecipient]
 ) -> dict[str, Any]:
     """The undeliverable addresses; none without a bounced mail in the outbox, and then
     neither the query nor the import of the mail package (Jinja2, bcrypt, the cycle),
@@ -92,12 +110,15 @@ def _undeliverable(
     if not mails.get("bounced"):
         return {}
     from syncd.mail.bounces import undeliverable
+    from syncd.store import StateStore
 
+    assert isinstance(store, StateStore)  # ``status`` reads bounced mail through it
     return undeliverable(store, chain=chain)
 
 
-def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
-    """The status document (``status --json``)."""
+def collect(store: StatusReader, config: Config, now: datetime) -> dict[str, Any]:
+    """The status document (``status --json``). Undeliverable addresses are worked out on
+    a ``StateStore`` only: ``status`` gives it one when the outbox holds a bounced mail."""
     runs = store.last_runs(10)
     healthy, why = health(runs, config.schedule.interval, now)
     mails = store.mail_counts()
@@ -140,16 +161,41 @@ def collect(store: StateStore, config: Config, now: datetime) -> dict[str, Any]:
 
 
 def status(config: Config, *, as_json: bool, out: TextIO) -> int:
-    store = open_store(config)
-    try:
-        document = collect(store, config, utcnow())
-    finally:
-        store.close()
+    """Print the status document (``--json``: as JSON); exit code 1 when unhealthy."""
+    document = _collect_sqlite(config)
+    if document is None:
+        from syncd.wiring import open_store
+
+        store = open_store(config)
+        try:
+            document = collect(store, config, utcnow())
+        finally:
+            store.close()
     if as_json:
         dump_json(document, out)
     else:
         _print(document, out)
     return int(ExitCode.OK if document["healthy"] else ExitCode.RECORDS_FAILED)
+
+
+def _collect_sqlite(config: Config) -> dict[str, Any] | None:
+    """The document read through ``SqliteStatusReader``; None when ``StateStore`` must read
+    it (see the module's docstring) or the file gives an error, which ``StateStore`` then
+    meets again and reports in its own words (``UnavailableError``, ``FatalError``)."""
+    if config.state.password is not None:
+        return None
+    try:
+        reader = SqliteStatusReader.open(config.state.url)
+        if reader is None:
+            return None
+        try:
+            if reader.mail_counts().get("bounced"):
+                return None
+            return collect(reader, config, utcnow())
+        finally:
+            reader.close()
+    except sqlite3.Error:
+        return None
 
 
 def _print(doc: dict[str, Any], out: TextIO) -> None:

@@ -1,11 +1,13 @@
 """Start-up cost: ``syncd --help`` loads no driver, connector, pydantic model or Jinja2, and
-``syncd status`` on a current store loads no alembic, cycle, mail package or connector."""
+``syncd status`` on a current store loads no alembic, cycle, mail package or connector (on
+SQLite not even SQLAlchemy: ``syncd._status_sqlite``). These count modules, not seconds."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -43,8 +45,10 @@ def _modules_after(argv: list[str]) -> set[str]:
 
 
 def test_help_imports_no_driver_connector_or_config_model() -> None:
-    """--help and a sub-command's --help import none of the heavy modules."""
-    for argv in (["--help"], ["sync", "--help"], ["accounts", "--help"], ["web", "--help"]):
+    """--help, a sub-command's --help and --version import none of the heavy modules."""
+    for argv in (
+        ["--help"], ["sync", "--help"], ["accounts", "--help"], ["web", "--help"], ["--version"],
+    ):  # fmt: skip
         loaded = _modules_after(argv)
         heavy = sorted(m for m in loaded if m.startswith(HEAVY))
         assert heavy == [], (argv, heavy)
@@ -82,7 +86,7 @@ def test_logging_is_configured_when_structlog_is_first_imported() -> None:
 # validate the file, the connector itself is not).
 STATUS_NEVER = (
     "alembic", "syncd.cycle", "syncd._cycle_plan", "syncd.backoff", "syncd.apply",
-    "syncd.mail", "jinja2", "bcrypt", "connectors.base", "structlog",
+    "syncd.mail", "jinja2", "bcrypt", "connectors.base", "structlog", "apscheduler",
     *sorted({f"connectors.{kind.connector.partition(':')[0]}" for kind in KINDS}),
     *sorted({f"connectors.{kind.fake.partition(':')[0]}" for kind in KINDS if kind.fake}),
 )  # fmt: skip
@@ -96,12 +100,34 @@ def demo_config(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(directory / "config.yaml")
 
 
-def test_status_of_a_current_store_imports_no_alembic_cycle_mail_or_connector(
+# What ``status`` on a current SQLite store does not load either: the store reads it
+# through the stdlib, and loading the configuration needs no SQLAlchemy or email-validator
+# (``syncd.config._url``, ``syncd._email``) for plain addresses and URLs like the demo's.
+STATUS_SQLITE_NEVER = (
+    *STATUS_NEVER, "sqlalchemy", "syncd.store", "syncd.wiring", "email_validator",
+)  # fmt: skip
+
+
+def test_status_of_a_current_sqlite_store_imports_no_sqlalchemy_cycle_mail_or_connector(
     demo_config: str,
 ) -> None:
-    """``syncd status`` reads a current store without loading what only a cycle needs."""
-    loaded = _modules_after(["--config", demo_config, "status"])
-    assert "syncd.status" in loaded  # the command ran (and read the store)
+    """``syncd status`` reads a current SQLite store without SQLAlchemy or what a cycle needs."""
+    for argv in (["status"], ["status", "--json"]):
+        loaded = _modules_after(["--config", demo_config, *argv])
+        assert "syncd._status_sqlite" in loaded  # the command ran (and read the store)
+        assert sorted(m for m in loaded if m.startswith(STATUS_SQLITE_NEVER)) == []
+
+
+def test_status_of_a_store_elsewhere_goes_through_sqlalchemy(
+    demo_config: str, tmp_path: Path
+) -> None:
+    """A state URL with options is read by StateStore, still without a cycle or a connector."""
+    text = Path(demo_config).read_text(encoding="utf-8")
+    url = next(line.split()[1] for line in text.splitlines() if line.startswith("  url: sqlite"))
+    config = tmp_path / "config.yaml"
+    config.write_text(text.replace(url, f"{url}?timeout=20", 1), encoding="utf-8")
+    loaded = _modules_after(["--config", str(config), "status"])
+    assert "syncd.status" in loaded
     assert "sqlalchemy" in loaded
     assert sorted(m for m in loaded if m.startswith(STATUS_NEVER)) == []
 
