@@ -24,7 +24,8 @@ from typing import Any, cast
 
 # A header value stored as is must be ASCII without line breaks (BytesGenerator writes it
 # as it is) and short enough not to be folded (the policy refolds a long line by parsing).
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+# An address without "=?" (the parser decodes what looks like an encoded-word).
+_PLAIN_ADDRESS = re.compile(r"(?!.*=\?)[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 _PLAIN_MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+>")
 # Printable ASCII without an encoded-word ("=?"), which the parser would decode.
 _PLAIN_TEXT = re.compile(r"(?:(?!=\?)[\x20-\x7e])*")

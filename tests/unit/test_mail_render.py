@@ -277,6 +277,7 @@ def _as_email_package_builds_it(msg: EmailMessage, to: str, reply_to: str | None
         "jan@example.com",
         "żółć@example.com",  # not plain ASCII: parsed by the email package
         "x y@example.com",  # not a plain address: parsed
+        "=?utf-8?q?x?=@example.com",  # looks encoded: parsed (and decoded) as before
         "a.very.long.address.that.goes.on.and.on.and.on.and.on.and.on@example-long.com.pl",
     ],
 )
