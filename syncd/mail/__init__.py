@@ -20,11 +20,12 @@ SMTP connection for the whole run):
 
 Delivery guarantee: at least once, and exactly once unless the process dies in the window
 between the SMTP server's "250 queued" and the commit of step 4, one local transaction
-of three statements (typically a few ms on SQLite). At most ONE mail is ever in that
-window: the commit runs on a helper thread while the next mail is rendered and its data
-transferred, but the next mail's final "." (the moment the server accepts it) waits for
-the commit (``syncd.mail._smtp``); a server discards data that never ended, so a crash
-then costs only the one mail in the window. No log line or portal call is in the window.
+of two statements (three for a password mail; typically a few ms on SQLite). At most ONE
+mail is ever in that window: the commit runs on a helper thread while the next mail is
+rendered and its data transferred, but the next mail's final "." (the moment the server
+accepts it) waits for the commit (``syncd.mail._smtp``); a server discards data that
+never ended, so a crash then costs only the one mail in the window. No log line or
+portal call is in the window.
 A mail that died in the window is sent again by the next run; for a password mail that
 means a second mail with a *new* password (and a new hash), so only the newer password
 works. A crash anywhere else loses nothing and duplicates nothing: before the hand-off

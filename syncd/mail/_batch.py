@@ -7,10 +7,11 @@ call per chunk of password mails.
 
 Password mails go through a two-stage pipeline: the batch is cut into chunks of a few
 password mails per core (``chunk_size``); while the mails of chunk k are sent, one
-background thread has the portal set the passwords of chunk k+1 (the SQL portal hashes
-them on every core). So the first mail leaves after one chunk's hashing, the SMTP session
-is fed as hashes complete, and the cores never wait for the mail server. The plaintext
-passwords of at most two chunks are in memory at a time, only in this process.
+background thread has the portal set the passwords of chunk k+1
+(``syncd.mail._passwords``; the SQL portal hashes them on every core). So the first mail
+leaves after one chunk's hashing, the SMTP session is fed as hashes complete, and the
+cores never wait for the mail server. The plaintext passwords of at most two chunks are
+in memory at a time, only in this process.
 """
 
 from __future__ import annotations
@@ -20,14 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 import structlog
 
-from connectors.base import OpOutcome, PortalOp, SetPassword, UpdateAccount
-from syncd.config.base import Passwords
+from connectors.base import UpdateAccount
 from syncd.errors import (
     MailTemplateError,
     PermanentMailError,
@@ -36,6 +35,7 @@ from syncd.errors import (
     UnavailableError,
 )
 from syncd.mail._dsn import return_path
+from syncd.mail._passwords import PasswordsSet, set_passwords, setting_passwords
 from syncd.mail._rules import (
     Live,
     MailOutcome,
@@ -49,7 +49,6 @@ from syncd.mail._rules import (
 from syncd.mail.render import PASSWORD_TEMPLATES, MailRenderer
 from syncd.mail.transports import MailSession, RetryPolicy, send_with_retry
 from syncd.model import AccountStatus
-from syncd.passwords import generate_password
 from syncd.recipient import choose_recipient
 from syncd.store import AuditEntry, Binding, MailRow
 from syncd.wiring import Services
@@ -60,16 +59,6 @@ GIVE_UP_AFTER = timedelta(days=3)  # a mail still not delivered this long after 
 RENEW_EVERY_S = 20.0  # seconds between two renewals of the cycle lease during a batch
 REMOVED = "the account was removed (or replaced) before the mail went out"
 OUT_OF_TIME = "the run's time budget is used up; the rest waits for the next run"
-
-
-@dataclass(slots=True)
-class _PasswordsSet:
-    """What the background stage hands back for one chunk: the passwords it generated and
-    the portal's outcome for each (in the order of ``wanted``)."""
-
-    wanted: list[Live]
-    passwords: dict[int, str]
-    outcomes: list[OpOutcome]
 
 
 class Batch:
@@ -159,20 +148,20 @@ class Batch:
         password set on the portal is always mailed in this run unless the mail server
         fails: stopping costs at most one chunk's sending, and no customer finds their
         password changed without a mail that says so."""
-        if not self._setting_passwords(live):
+        if not setting_passwords(self.services.config, live):
             self._send_chunk(live, {})
             return
         parts = list(chunks(live, self.chunk))
-        following: Future[_PasswordsSet] | None = None
+        following: Future[PasswordsSet] | None = None
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="passwords") as ahead:
-                following = ahead.submit(self._set_passwords, parts[0])
+                following = ahead.submit(self._passwords_for, parts[0])
                 for index, part in enumerate(parts):
                     passwords = self._take(part, following.result())
                     following = None
                     try:
                         if index + 1 < len(parts) and not self._must_stop():
-                            following = ahead.submit(self._set_passwords, parts[index + 1])
+                            following = ahead.submit(self._passwords_for, parts[index + 1])
                         self._send_chunk(part, passwords)
                     finally:
                         passwords.clear()
@@ -208,34 +197,12 @@ class Batch:
                     return
                 self._renew()
 
-    def _setting_passwords(self, live: list[Live]) -> bool:
-        if self.services.config.portal.passwords is Passwords.NONE:
-            return False
-        return any(row.template in PASSWORD_TEMPLATES for row, _ in live)
+    def _passwords_for(self, part: list[Live]) -> PasswordsSet:
+        """The background stage (``syncd.mail._passwords``): it changes nothing of
+        ``self``, so the sending thread alone settles mails."""
+        return set_passwords(self.services.portal, part, self._typed_for)
 
-    def _set_passwords(self, part: list[Live]) -> _PasswordsSet:
-        """Generate a password per password mail of ``part`` and hand them to the portal in
-        one call; the portal connector hashes or sends each as its portal needs.
-
-        Runs on the background thread: it reads ``self`` but changes nothing of it, so the
-        sending thread alone settles mails. With ``portal.passwords: none`` the portal keeps
-        passwords itself: nothing is set, and the mail says how to set one there."""
-        wanted = [(row, b) for row, b in part if row.template in PASSWORD_TEMPLATES]
-        passwords: dict[int, str] = {}
-        ops: list[PortalOp] = []
-        for row, binding in wanted:
-            password = self._typed_for(row) or generate_password()
-            passwords[row.id] = password
-            ops.append(SetPassword(row.key, binding.account_id, password))
-        if not ops:
-            return _PasswordsSet(wanted, passwords, [])
-        try:
-            outcomes = self.services.portal.apply(ops)
-        except PortalUnavailable as error:
-            outcomes = [OpOutcome(op, error=error) for op in ops]
-        return _PasswordsSet(wanted, passwords, outcomes)
-
-    def _take(self, part: list[Live], done: _PasswordsSet) -> dict[int, str]:
+    def _take(self, part: list[Live], done: PasswordsSet) -> dict[int, str]:
         """The passwords the portal took; a mail whose password could not be set is dropped
         from ``part`` (failed, or left pending when the portal is unreachable)."""
         passwords = done.passwords

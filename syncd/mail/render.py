@@ -26,6 +26,7 @@ import jinja2
 
 from syncd.clock import utcnow
 from syncd.errors import ConfigError, MailTemplateError
+from syncd.mail import _mime
 from syncd.passwords import generate_password
 
 LANGUAGES = ("pl", "en")
@@ -87,6 +88,9 @@ class MailRenderer:
         self.portal_url = portal_url
         self._clock = clock
         self._domain = parseaddr(sender)[1].rpartition("@")[2] or _FALLBACK_DOMAIN
+        # Encoded and folded once, not for every mail (``syncd.mail._mime``).
+        self._from = _mime.folded(MAIL_POLICY, "From", sender)
+        self._reply_to = _mime.folded(MAIL_POLICY, "Reply-To", reply_to) if reply_to else None
         loaders: list[jinja2.BaseLoader] = []
         if templates_dir is not None:
             loaders.append(jinja2.FileSystemLoader(templates_dir / language))
@@ -135,18 +139,16 @@ class MailRenderer:
         text = _BLANK_LINES.sub("\n\n", self._render_part(template, "txt", values)).strip()
         html = self._render_part(template, "html", values)
 
-        msg = EmailMessage(policy=MAIL_POLICY)
+        msg = _mime.Composed(policy=MAIL_POLICY)
         _set_subject(msg, subject)
-        msg["From"] = self.sender
-        msg["To"] = to
-        if self.reply_to:
-            msg["Reply-To"] = self.reply_to
-        msg["Date"] = format_datetime(self._clock())
-        msg["Message-ID"] = message_id or make_msgid(domain=self._domain)
-        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies
-        msg.set_content(text + "\n", subtype="plain", charset="utf-8", cte="quoted-printable")
-        msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-        msg["Content-Language"] = self.language  # after set_content, which clears Content-*
+        msg.set_raw("From", self._from)
+        _mime.set_address(msg, "To", to)
+        if self._reply_to is not None:
+            msg.set_raw("Reply-To", self._reply_to)
+        msg.set_raw("Date", format_datetime(self._clock()))
+        _mime.set_message_id(msg, message_id or make_msgid(domain=self._domain))
+        msg.set_raw("Auto-Submitted", "auto-generated")  # RFC 3834: no out-of-office replies
+        _mime.alternative(msg, text + "\n", html, language=self.language)
         return msg
 
     def override_problems(self) -> list[str]:
@@ -186,7 +188,7 @@ def _set_subject(msg: EmailMessage, subject: str) -> None:
     ``Header`` encoder keeps every space inside the encoded-words instead.
     """
     if subject.isascii():
-        msg["Subject"] = subject
+        _mime.set_text(msg, "Subject", subject)
     else:
         msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode("\n"))
 

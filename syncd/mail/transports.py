@@ -168,14 +168,19 @@ class _SmtpSession:
 
     def send(self, message: EmailMessage, *, before_accept: Hold | None = None) -> None:
         transport = self._transport
-        recipients = [addr for _, addr in getaddresses(message.get_all("To", []))]
+        recipients = _addresses(message, "To")
         recipient = recipients[0] if len(recipients) == 1 else None
         envelope_from, message = _envelope(message)
+        to_addrs = None
+        if not any(name.lower() in _ENVELOPE_HEADERS for name in message):
+            # smtplib would take them from From and To too, parsing both headers again.
+            envelope_from = envelope_from or next(iter(_addresses(message, "From")), None)
+            to_addrs = recipients
         transport.wait_for_turn()
         conn = self._live_connection()
         conn.hold = before_accept
         try:
-            refused = conn.send_message(message, from_addr=envelope_from)
+            refused = conn.send_message(message, from_addr=envelope_from, to_addrs=to_addrs)
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
             # An answer: smtplib has reset the transaction and the connection stays usable.
             raise send_error(error, transport.server, recipient=recipient) from error
@@ -217,13 +222,32 @@ class _SmtpSession:
             self._conn = None
 
 
+# Headers that change whom smtplib's send_message takes the envelope from.
+_ENVELOPE_HEADERS = frozenset({"sender", "cc", "bcc", "resent-date"})
+
+
+def _addresses(message: EmailMessage, name: str) -> list[str]:
+    """The addresses of header ``name``, without the email package's full parse of the
+    header when its stored value is plain ASCII (the renderer stores most so)."""
+    found: list[str] = []
+    for key, value in message.raw_items():
+        if key.lower() != name.lower():
+            continue
+        text = value
+        if type(value) is not str or not value.isascii() or "=?" in value:
+            text = str(message.policy.header_fetch_parse(key, value))
+        found += [address for _, address in getaddresses([text])]
+    return found
+
+
 def _envelope(message: EmailMessage) -> tuple[str | None, EmailMessage]:
     """The envelope sender a ``Return-Path`` header asks for (``mail.return_path``), and
-    the message without that header: the receiving server writes its own (RFC 5321 4.4)."""
+    the message without that header: the receiving server writes its own (RFC 5321 4.4).
+    A shallow copy is enough: deleting a header gives the copy a list of its own."""
     if message.get("Return-Path") is None:
         return None, message
     sender = parseaddr(str(message["Return-Path"]))[1] or None
-    sent = copy.deepcopy(message)
+    sent = copy.copy(message)
     del sent["Return-Path"]
     return sender, sent
 

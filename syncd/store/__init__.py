@@ -60,6 +60,7 @@ __all__ = [
     "index_entry",
 ]
 
+_INSERT_AUDIT = sa.insert(audit)
 # Rows fetched per round trip when streaming all bindings.
 _STREAM_CHUNK = 1000
 # Keys (or logins) per ``IN (...)`` list: well under every backend's parameter limit.
@@ -343,13 +344,12 @@ class StateStore:
         reset): its binding gets ``activated`` and, if it was pending, status ``active``.
         """
         now = self.clock()
+        sent = {"m_id": mail_id, "m_now": now, "m_to": recipient}
         with self.begin() as connection:
-            connection.execute(mail_sql.SENT, [{"m_id": mail_id, "m_now": now}])
-            if recipient is not None:
-                connection.execute(mail_sql.SENT_TO, [{"m_id": mail_id, "m_to": recipient}])
+            connection.execute(mail_sql.SENT, sent)
             if activate is not None:
-                connection.execute(mail_sql.ACTIVATED, [{"b_key": activate, "b_now": now}])
-            connection.execute(sa.insert(audit), [batch.audit_values(entry, now, None)])
+                connection.execute(mail_sql.ACTIVATED, {"b_key": activate, "b_now": now})
+            connection.execute(_INSERT_AUDIT, [batch.audit_values(entry, now, None)])
 
     def settle_mails(
         self,

@@ -1,10 +1,10 @@
 """How ``StateStore`` records mail delivery: prepared statements for the outbox's life cycle.
 
 A mail goes ``pending`` -> ``sent`` | ``failed`` | ``cancelled``; a temporary failure
-keeps it ``pending`` with a later ``not_before``. ``SENT`` runs alone in its own short
-transaction right after the SMTP server accepted the mail (the duplicate window, see
-``syncd.mail``); the others are written together at the end of a batch, each as one
-executemany. Private to ``syncd.store``.
+keeps it ``pending`` with a later ``not_before``. ``SENT`` and the mail's audit entry run
+alone in their own short transaction right after the SMTP server accepted the mail (the
+duplicate window, see ``syncd.mail``); the others are written together at the end of a
+batch, each as one executemany. Private to ``syncd.store``.
 """
 
 from __future__ import annotations
@@ -17,17 +17,19 @@ from syncd.store.schema import binding, outbox
 M = outbox.c
 B = binding.c
 
-# Only a pending mail changes state: a mail cancelled meanwhile stays cancelled.
+# Only a pending mail changes state: a mail cancelled meanwhile stays cancelled. The row
+# keeps the address the mailer chose at send time (``syncd.recipient``; NULL: the row's
+# own), for bounces to match.
 SENT = (
     sa.update(outbox)
     .where(M.id == p("m_id", M.id), M.status == "pending")
-    .values(status="sent", sent_at=p("m_now", M.sent_at), attempts=M.attempts + 1, last_error=None)
-)
-# The address the mailer chose at send time (``syncd.recipient``), for bounces to match.
-SENT_TO = (
-    sa.update(outbox)
-    .where(M.id == p("m_id", M.id), M.status == "sent", M.recipient != p("m_to", M.recipient))
-    .values(recipient=p("m_to", M.recipient))
+    .values(
+        status="sent",
+        sent_at=p("m_now", M.sent_at),
+        attempts=M.attempts + 1,
+        last_error=None,
+        recipient=sa.func.coalesce(p("m_to", M.recipient), M.recipient),
+    )
 )
 FAILED = (
     sa.update(outbox)

@@ -43,6 +43,23 @@ def test_record_sent_marks_the_mail_and_activates_a_pending_binding(store: State
     assert store.audit_for(first.key)[-1].actor == "ewa"
 
 
+def test_record_sent_of_a_notice_is_two_writes_and_keeps_the_address(store: StateStore) -> None:
+    """A mail without a password: one UPDATE (sent, and the address it went to), one INSERT."""
+    first, second = store.due_mails()[:2]
+    entry = AuditEntry(first.key, None, "mail_sent", "ok", {"mail_id": first.id})
+    with statements(store.engine) as seen:
+        store.record_sent(first.id, activate=None, entry=entry, recipient="nowy@example.com")
+    assert [s.split()[0] for s in writes(seen)] == ["UPDATE", "INSERT"]
+    store.record_sent(second.id, activate=None, entry=entry)  # no address: the row's stays
+    sent = {m.id: m for m in store.mails(status="sent")}
+    assert sent[first.id].recipient == "nowy@example.com"
+    assert sent[second.id].recipient == second.recipient
+    assert (sent[first.id].attempts, sent[first.id].last_error) == (1, None)
+    binding = store.binding(first.key)
+    assert binding is not None
+    assert (binding.status, binding.activated) == ("pending", False)
+
+
 def test_settle_mails_writes_a_batch_in_constant_statements(store: StateStore) -> None:
     """Failed, deferred and cancelled mails of a batch: one statement per kind, any count."""
     one, two, three = store.due_mails()

@@ -238,3 +238,56 @@ def test_unknown_language_is_a_config_error() -> None:
 def write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def _as_email_package_builds_it(msg: EmailMessage, to: str, reply_to: str | None) -> bytes:
+    """The same mail built with ``EmailMessage``'s own setters (what syncd did before its
+    headers were stored as they go on the wire), flattened with the same boundary."""
+    plain, html = (msg.get_body((subtype,)) for subtype in ("plain", "html"))
+    assert plain is not None
+    assert html is not None
+    reference = EmailMessage(policy=email.policy.SMTP)
+    subject = str(msg["Subject"])
+    if subject.isascii():
+        reference["Subject"] = subject
+    else:
+        reference.set_raw("Subject", dict(msg.raw_items())["Subject"])  # the Header encoding
+    reference["From"] = SENDER
+    reference["To"] = to
+    if reply_to:
+        reference["Reply-To"] = reply_to
+    reference["Date"] = str(msg["Date"])
+    reference["Message-ID"] = str(msg["Message-ID"])
+    reference["Auto-Submitted"] = "auto-generated"
+    reference.set_content(
+        plain.get_content(), subtype="plain", charset="utf-8", cte="quoted-printable"
+    )
+    reference.add_alternative(
+        html.get_content(), subtype="html", charset="utf-8", cte="quoted-printable"
+    )
+    reference["Content-Language"] = str(msg["Content-Language"])
+    reference.set_boundary(str(msg.get_boundary()))
+    return reference.as_bytes()
+
+
+@pytest.mark.parametrize("template", TEMPLATE_NAMES)
+@pytest.mark.parametrize(
+    "to",
+    [
+        "jan@example.com",
+        "żółć@example.com",  # not plain ASCII: parsed by the email package
+        "x y@example.com",  # not a plain address: parsed
+        "=?utf-8?q?x?=@example.com",  # looks encoded: parsed (and decoded) as before
+        "a.very.long.address.that.goes.on.and.on.and.on.and.on.and.on@example-long.com.pl",
+    ],
+)
+def test_a_mail_is_byte_for_byte_what_the_email_package_builds(template: str, to: str) -> None:
+    """Headers stored as they go on the wire change no byte of the mail (bar the boundary)."""
+    renderer = make_renderer(reply_to="Biuro Łódź <biuro@example.com>")
+    for full in (True, False):
+        context = sample_context(template, full=full)
+        if not full:  # a subject long enough to be folded
+            context["name"] = "Bardzo długa nazwa firmy handlowej " * 3
+        msg = renderer.render(template, to, context, message_id="<7.abc@example.com>")
+        reference = _as_email_package_builds_it(msg, to, renderer.reply_to)
+        assert msg.as_bytes() == reference
