@@ -8,7 +8,7 @@ first revision instead of failing on ``CREATE TABLE``.
 Every cycle calls ``ensure_ready``, so this runs once a cycle in the daemon. Alembic builds
 its version table anew on every run, and SQLAlchemy caches a compiled statement by the
 identity of its ``Table``: on the engine's cache, each run added an entry that no later run
-could hit (about 19 KiB, 500 of them, then more as the LRU lets it grow to 750). The
+could hit (about 17 KiB each; the LRU of 500 lets 750 pile up before it prunes). The
 migration's statements are therefore run without the compiled cache.
 """
 
