@@ -4,6 +4,12 @@ The portal application may run alembic itself in the same database, so syncd kee
 version in ``syncd_portal_version`` (see ``sql_portal/migrations/env.py``). An install made
 before syncd recorded a version has the tables but no version row: it is stamped at the
 first revision instead of failing on ``CREATE TABLE``.
+
+Every cycle calls ``ensure_ready``, so this runs once a cycle in the daemon. Alembic builds
+its version table anew on every run, and SQLAlchemy caches a compiled statement by the
+identity of its ``Table``: on the engine's cache, each run added an entry that no later run
+could hit (about 17 KiB each; the LRU of 500 lets 750 pile up before it prunes). The
+migration's statements are therefore run without the compiled cache.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ def migrate(engine: sa.Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as connection, connection.begin():
+        connection.execution_options(compiled_cache=None)  # see the module's docstring
         with migration_lock(
             connection,
             pg_key=PG_MIGRATION_LOCK,

@@ -88,6 +88,11 @@ class MappedSqlPortal(SqlAccounts):
             table = sa.Table(
                 self._table_name, metadata, autoload_with=conn, include_columns=sorted(used)
             )
+        if self._ready is not None and _shape(self._ready.table) == _shape(table):
+            # The same table as last cycle: keep its Table. SQLAlchemy caches compiled
+            # statements by the Table's identity, so a new one each cycle would compile
+            # every statement again and leave the old entries in the engine's cache.
+            return
         self._ready = Layout(
             table,
             self._columns,
@@ -136,6 +141,12 @@ class MappedSqlPortal(SqlAccounts):
                     f"it a value in portal.constants"
                 )
         return problems
+
+
+def _shape(table: sa.Table) -> tuple[tuple[str, str, bool, bool], ...]:
+    """What syncd's statements and checks read of a reflected table: each column's name,
+    type (with its length), nullability and key."""
+    return tuple((c.name, repr(c.type), bool(c.nullable), c.primary_key) for c in table.columns)
 
 
 def _needs_value(info: ReflectedColumn) -> bool:

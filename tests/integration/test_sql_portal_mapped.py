@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 
 from connectors.base import CreateAccount, DeleteAccount, Portal, SetPassword, UpdateAccount
 from connectors.sql_portal.config import MAPPABLE, SqlPortalConfig
+from connectors.sql_portal.mapped import MappedSqlPortal
 from connectors.sql_portal.portal import SqlPortal
 from syncd.errors import ConfigError, LoginTaken, PortalUnavailable
 from syncd.model import SYNCED_FIELDS
@@ -231,6 +232,24 @@ def test_set_password_of_a_missing_account_says_so_without_the_password(portal: 
     assert outcome.error is not None
     assert "no longer exists" in str(outcome.error)
     assert PASSWORD not in str(outcome.error) + repr(outcome)
+
+
+def test_ensure_ready_again_keeps_an_unchanged_table(portal: Portal, users: sa.Engine) -> None:
+    """Every cycle checks the table again, but an unchanged one keeps its reflected Table
+    (SQLAlchemy's compiled statements are keyed by it: a new one each cycle filled the
+    engine's cache); a mapped column changed in between is reflected anew."""
+    assert isinstance(portal, MappedSqlPortal)
+    table = portal._layout().table
+    portal.ensure_ready()
+    portal.ensure_ready()
+    assert portal._layout().table is table
+    wider = shop_users(sa.MetaData())
+    wider.c.company.type = sa.String(300)
+    wider.drop(users)
+    wider.create(users)
+    portal.ensure_ready()
+    assert portal._layout().table is not table
+    assert portal.limits().lengths["name"] == 300
 
 
 def test_a_missing_mapped_column_is_a_config_error_naming_the_key(
