@@ -37,7 +37,9 @@ class Claims:
 
     def add(self, login: str, key: str, symbol: str, name: str) -> None:
         claim = (key, symbol, name)
-        login = self.same(login)
+        same = self.same(login)
+        # A login compares as it is, nearly always: keep the plan's string, not an equal copy.
+        login = login if same == login else same
         if login not in self.first:
             self.first[login] = claim
         else:

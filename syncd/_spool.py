@@ -70,12 +70,14 @@ class Spool:
 def slim(desired: DesiredAccount, *, keep_digest: bool = True) -> DesiredAccount:
     """What the plan reads of a new account; the rest waits in the spool. The raw digest
     only matters to the plan for a record in backoff (``keep_digest``)."""
+    login = desired.login
     return DesiredAccount(
         key=desired.key,
-        login=desired.login,
+        login=login,
         symbol=desired.symbol,
         name=desired.name,
-        email=desired.email,
+        # Nearly always the login's text: then one string, not two equal ones, is kept.
+        email=login if desired.email == login else desired.email,
         tax_id=desired.tax_id,
         erp_blocked=desired.erp_blocked,
         warnings=desired.warnings,

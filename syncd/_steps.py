@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from itertools import chain
 from typing import Any
 
 from connectors.base import CreateAccount, DeleteAccount, PortalOp, UpdateAccount
@@ -307,7 +308,9 @@ def step_batches(
 
     Removals come first so that logins they free can be reused in the same cycle. Steps
     are built one batch at a time: a first sync of 200,000 contractors never holds
-    200,000 steps (each with copies of the fields and a mail context) at once.
+    200,000 steps (each with copies of the fields and a mail context) at once, nor an
+    index entry per create: only the other items are grouped by key (a create of a key
+    that has one joins its step), the creates follow in the plan's order.
     """
     blocks: list[Block | Unblock] = [*plan.block, *plan.unblock]
     by_key: dict[str, list[tuple[str, Any]]] = {}
@@ -318,17 +321,31 @@ def step_batches(
         ("refresh", plan.refresh),
         ("block", blocks),
         ("adopt", plan.adopt),
-        ("create", plan.create),
     ):
         for item in items:
             by_key.setdefault(item.desired.key, []).append((kind, item))
-    keys = list(by_key)
-    for start in range(0, len(keys), settings.batch_size):
-        builder = StepBuilder(bindings, settings)
-        for key in keys[start : start + settings.batch_size]:
-            for kind, item in by_key.pop(key):
-                _BUILD[kind](builder, item)
-        yield list(builder.steps.values())
+    for create in plan.create:
+        if create.desired.key in by_key:
+            by_key[create.desired.key].append(("create", create))
+    alone = ([("create", c)] for c in plan.create if c.desired.key not in by_key)
+    batch: list[list[tuple[str, Any]]] = []
+    for group in chain(list(by_key.values()), alone):
+        batch.append(group)
+        if len(batch) == settings.batch_size:
+            yield _built(batch, bindings, settings)
+            batch = []
+    if batch:
+        yield _built(batch, bindings, settings)
+
+
+def _built(
+    groups: list[list[tuple[str, Any]]], bindings: dict[str, Binding], settings: ApplySettings
+) -> list[Step]:
+    builder = StepBuilder(bindings, settings)
+    for group in groups:
+        for kind, item in group:
+            _BUILD[kind](builder, item)
+    return list(builder.steps.values())
 
 
 _BUILD: dict[str, Callable[[StepBuilder, Any], None]] = {
