@@ -22,26 +22,29 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Claims:
-    """Who wants which login, for the uniqueness rules (kept small: key and symbol only).
+    """Who wants which login, for the uniqueness rules.
 
-    ``fold`` is how the portal tells logins apart (``PlanOptions.fold_logins``); None: as
-    they are. Logins are kept under ``same(login)``."""
+    A claim is the claimant's own account (the plan holds it anyway): no copy of its key,
+    symbol or name per contractor. ``fold`` is how the portal tells logins apart
+    (``PlanOptions.fold_logins``); None: as they are. Logins are kept under ``same(login)``."""
 
     fold: Callable[[str], str] | None = None
-    first: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    more: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    first: dict[str, DesiredAccount] = field(default_factory=dict)
+    more: dict[str, list[DesiredAccount]] = field(default_factory=dict)
 
     def same(self, login: str) -> str:
         """The login as the portal compares it: folded (``fold``), else ignoring case."""
         return self.fold(login) if self.fold is not None else login_key(login)
 
-    def add(self, login: str, key: str, symbol: str, name: str) -> None:
-        claim = (key, symbol, name)
-        login = self.same(login)
+    def add(self, claimant: DesiredAccount) -> None:
+        login = claimant.login
+        same = self.same(login)
+        # A login compares as it is, nearly always: keep the plan's string, not an equal copy.
+        login = login if same == login else same
         if login not in self.first:
-            self.first[login] = claim
+            self.first[login] = claimant
         else:
-            self.more.setdefault(login, [self.first[login]]).append(claim)
+            self.more.setdefault(login, [self.first[login]]).append(claimant)
 
 
 def enforce_unique_logins(
@@ -121,7 +124,7 @@ def _login_conflict(
     # With portal.login: symbol the login is the symbol, and it is the symbol to fix.
     what = "e-mail" if login == desired.email else "symbol"
     if owner is not None and owner != key:
-        owner_claims = owner in {c[0] for c in claimants or []}
+        owner_claims = owner in {c.key for c in claimants or []}
         moves_away = (
             owner in wanted and owner not in rejected and claims.same(wanted[owner].login) != same
         )
@@ -136,7 +139,7 @@ def _login_conflict(
                 key, desired.symbol, desired.name, login, ConflictKind.LOGIN_TAKEN, reason
             )
     if claimants and owner != key:
-        others = ", ".join(f"{k} ({s})" for k, s, _ in claimants if k != key)
+        others = ", ".join(f"{c.key} ({c.symbol})" for c in claimants if c.key != key)
         reason = (
             f"contractor {key} ({desired.symbol}, {desired.name}) shares {what} {login} "
             f"with contractor {others}: a login must be unique, so none of them gets an "

@@ -32,6 +32,7 @@ class Spool:
         self._file: IO[bytes] | None = None
         self._closed: weakref.finalize | None = None  # type: ignore[type-arg]
         self._end = 0
+        self._at_end = True  # the file's position is its end: ``put`` writes there
         # The slim copy drops the raw digest (about 80 bytes) except for these keys: the
         # records in backoff, whose plan compares it (``PlanOptions.deferred``).
         self._keep_digest = keep_digest
@@ -41,7 +42,9 @@ class Spool:
         """Store ``desired``; return the slim account the plan keeps in its place."""
         data = marshal.dumps(_pack(desired))
         file = self._open()
-        file.seek(self._end)
+        if not self._at_end:  # a ``get`` moved the file's position (a seek costs a flush)
+            file.seek(self._end)
+            self._at_end = True
         file.write(len(data).to_bytes(4, "little") + data)
         self.offsets[desired.key] = self._end
         self._end += 4 + len(data)
@@ -58,6 +61,7 @@ class Spool:
     def get(self, offset: int) -> DesiredAccount:
         """The account stored at ``offset``, whole."""
         file = self._open()
+        self._at_end = False
         file.seek(offset)
         size = int.from_bytes(file.read(4), "little")
         return _unpack(marshal.loads(file.read(size)))  # noqa: S302 - our own file
@@ -70,12 +74,14 @@ class Spool:
 def slim(desired: DesiredAccount, *, keep_digest: bool = True) -> DesiredAccount:
     """What the plan reads of a new account; the rest waits in the spool. The raw digest
     only matters to the plan for a record in backoff (``keep_digest``)."""
+    login = desired.login
     return DesiredAccount(
         key=desired.key,
-        login=desired.login,
+        login=login,
         symbol=desired.symbol,
         name=desired.name,
-        email=desired.email,
+        # Nearly always the login's text: then one string, not two equal ones, is kept.
+        email=login if desired.email == login else desired.email,
         tax_id=desired.tax_id,
         erp_blocked=desired.erp_blocked,
         warnings=desired.warnings,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from itertools import chain
 from typing import Any
 
 from connectors.base import CreateAccount, DeleteAccount, PortalOp, UpdateAccount
@@ -36,7 +37,8 @@ class Step:
     binding: Callable[[str], Binding] | None = None  # account id -> the new binding
     delete_binding: bool = False
     cancel_mail: bool = False
-    audits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # action, detail, and the detail as ``dump_json`` encodes it when built already
+    audits: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
     # template, to (the e-mail: with portal.login: symbol it is not the login)
     mails: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     fingerprint: str | None = None  # the ERP row's digest, remembered if the write fails
@@ -69,16 +71,19 @@ def _binding(
     previous: Binding | None,
     erp_blocked: bool | None = None,
     fields: dict[str, Any] | None = None,
+    encoded: str | None = None,
     activated: bool | None = None,
 ) -> Binding:
-    """The binding after the step; ``fields`` is ``desired.fields()`` when the caller has it
-    already (a create's), so that a first sync builds each account's fields once."""
+    """The binding after the step; ``fields`` is ``desired.fields()`` and ``encoded`` its
+    ``canonical_json`` when the caller has them already (a create's), so that a first sync
+    builds and encodes each account's fields once."""
     support = previous.support_block_reason if previous else None
     if activated is None:
         activated = (previous.activated if previous else False) or status == AccountStatus.ACTIVE
     if fields is None:
         fields = desired.fields()
-    encoded = canonical_json(fields)
+    if encoded is None:
+        encoded = canonical_json(fields)
     return Binding(
         key=desired.key,
         account_id=account_id,
@@ -101,9 +106,12 @@ def _with_mail_fields(desired: DesiredAccount, fields: dict[str, Any], encoded: 
     return canonical_json({**fields, **extra}) if extra else encoded
 
 
-def _to(desired: DesiredAccount, settings: ApplySettings) -> str:
-    """The address the outbox row names; the mailer chooses again at send time."""
-    fields = {**desired.fields(), **desired.mail_fields()}
+def _to(
+    desired: DesiredAccount, settings: ApplySettings, fields: dict[str, Any] | None = None
+) -> str:
+    """The address the outbox row names; the mailer chooses again at send time.
+    ``fields``: ``desired.fields()`` when the caller has built them."""
+    fields = {**(desired.fields() if fields is None else fields), **desired.mail_fields()}
     return choose_recipient(settings.mail_recipient, fields, login=desired.login).address
 
 
@@ -146,6 +154,7 @@ class StepBuilder:
         step.fingerprint = record_fingerprint(d)
         step.refs.append(("create", d.key))
         fields = d.fields()
+        encoded = canonical_json(fields)
         step.op = CreateAccount(d.key, fields, status, reason)
 
         def bind(account_id: str) -> Binding:
@@ -155,20 +164,24 @@ class StepBuilder:
                 status,
                 previous=previous if support else None,
                 fields=fields,
+                encoded=encoded,
                 activated=False,  # a new account has no password yet
             )
 
         step.binding = bind
-        step.audits.append(("create", {"fields": fields, "status": status}))
+        # dump_json of {"fields": fields, "status": status}, around the encoded fields.
+        detail = {"fields": fields, "status": status}
+        step.audits.append(("create", detail, f'{{"fields":{encoded},"status":"{status}"}}'))
         if item.replaces:
-            step.audits.append(("recreate", {"lost_account_id": item.replaces, "kept": reason}))
+            step.audits.append(
+                ("recreate", {"lost_account_id": item.replaces, "kept": reason}, None)
+            )
             # Mail still queued for the lost account (its activation) would go nowhere:
             # cancel it, so the new account gets exactly one activation mail.
             step.cancel_mail = True
         if not blocked:
-            step.mails.append(
-                ("activation", _to(d, self.settings), _mail_context(d, self.settings))
-            )
+            context = _mail_context(d, self.settings)
+            step.mails.append(("activation", _to(d, self.settings, fields), context))
 
     def adopt(self, item: Adopt) -> None:
         d = item.desired
@@ -180,7 +193,8 @@ class StepBuilder:
         status = item.status
         step.binding = lambda account_id: _binding(d, account_id, status, previous=None)
         action = "rebind" if item.own else "adopt"
-        step.audits.append((action, {"account_id": item.account_id, "changes": item.changes}))
+        detail = {"account_id": item.account_id, "changes": item.changes}
+        step.audits.append((action, detail, None))
         if item.own and status == AccountStatus.PENDING:
             # The crash that lost the bookkeeping also lost the activation mail: enqueue it.
             step.mails.append(
@@ -207,12 +221,12 @@ class StepBuilder:
         step.binding = lambda account_id: _binding(d, account_id, status, previous=previous)
         if quiet:
             return
-        step.audits.append(("update", {"changes": item.changes}))
+        step.audits.append(("update", {"changes": item.changes}, None))
         if "login" in item.changes:
             context = {**_mail_context(d, self.settings), "old_login": item.changes["login"]["old"]}
             step.mails.append(("login_changed", _to(d, self.settings), context))
         if item.reactivate:
-            step.audits.append(("reactivate", {"status": item.status}))
+            step.audits.append(("reactivate", {"status": item.status}, None))
             # A pending account never got its password and leaving cancelled its activation
             # mail, so it comes back with a new activation mail, not a "welcome back".
             template = "activation" if item.status == AccountStatus.PENDING else "reactivated"
@@ -251,7 +265,7 @@ class StepBuilder:
             d, account_id, status, previous=previous, erp_blocked=blocking
         )
         detail = {"portal_change": item.portal_change}
-        step.audits.append(("block" if blocking else "unblock", detail))
+        step.audits.append(("block" if blocking else "unblock", detail, None))
 
     def remove(self, item: Remove) -> None:
         step = self.step(item.key, item.login, item.account_id)
@@ -268,7 +282,7 @@ class StepBuilder:
             )
             step.gone_is_done = True
             detail = {"account_id": item.account_id, "lost": True}
-            step.audits.append(("deactivate" if deactivate else "remove", detail))
+            step.audits.append(("deactivate" if deactivate else "remove", detail, None))
             return
         step.cancel_mail = True
         if item.mode == "deactivate":
@@ -276,11 +290,11 @@ class StepBuilder:
             step.op = UpdateAccount(item.key, item.account_id, {"status": AccountStatus.INACTIVE})
             step.binding = lambda account_id: _replace_status(previous, AccountStatus.INACTIVE)
             step.gone_is_done = True  # an account deleted by hand is even less active
-            step.audits.append(("deactivate", {"account_id": item.account_id}))
+            step.audits.append(("deactivate", {"account_id": item.account_id}, None))
         else:
             step.op = DeleteAccount(item.key, item.account_id)
             step.delete_binding = True
-            step.audits.append(("remove", {"account_id": item.account_id}))
+            step.audits.append(("remove", {"account_id": item.account_id}, None))
 
 
 def _replace_status(binding: Binding, status: str) -> Binding:
@@ -294,7 +308,9 @@ def step_batches(
 
     Removals come first so that logins they free can be reused in the same cycle. Steps
     are built one batch at a time: a first sync of 200,000 contractors never holds
-    200,000 steps (each with copies of the fields and a mail context) at once.
+    200,000 steps (each with copies of the fields and a mail context) at once, nor an
+    index entry per create: only the other items are grouped by key (a create of a key
+    that has one joins its step), the creates follow in the plan's order.
     """
     blocks: list[Block | Unblock] = [*plan.block, *plan.unblock]
     by_key: dict[str, list[tuple[str, Any]]] = {}
@@ -305,17 +321,31 @@ def step_batches(
         ("refresh", plan.refresh),
         ("block", blocks),
         ("adopt", plan.adopt),
-        ("create", plan.create),
     ):
         for item in items:
             by_key.setdefault(item.desired.key, []).append((kind, item))
-    keys = list(by_key)
-    for start in range(0, len(keys), settings.batch_size):
-        builder = StepBuilder(bindings, settings)
-        for key in keys[start : start + settings.batch_size]:
-            for kind, item in by_key.pop(key):
-                _BUILD[kind](builder, item)
-        yield list(builder.steps.values())
+    for create in plan.create:
+        if create.desired.key in by_key:
+            by_key[create.desired.key].append(("create", create))
+    alone = ([("create", c)] for c in plan.create if c.desired.key not in by_key)
+    batch: list[list[tuple[str, Any]]] = []
+    for group in chain(list(by_key.values()), alone):
+        batch.append(group)
+        if len(batch) == settings.batch_size:
+            yield _built(batch, bindings, settings)
+            batch = []
+    if batch:
+        yield _built(batch, bindings, settings)
+
+
+def _built(
+    groups: list[list[tuple[str, Any]]], bindings: dict[str, Binding], settings: ApplySettings
+) -> list[Step]:
+    builder = StepBuilder(bindings, settings)
+    for group in groups:
+        for kind, item in group:
+            _BUILD[kind](builder, item)
+    return list(builder.steps.values())
 
 
 _BUILD: dict[str, Callable[[StepBuilder, Any], None]] = {

@@ -222,7 +222,7 @@ def _record(
                         step, message, failing=failing, settings=settings, now=now, report=report
                     )
                 )
-            for action, detail in step.audits:
+            for action, detail, _ in step.audits:
                 audits.append(
                     AuditEntry(step.key, step.login, action, "error", {**detail, "error": message})
                 )
@@ -235,8 +235,10 @@ def _record(
             (upserts if step.key in bindings else inserts).append(step.binding(account_id))
         if step.cancel_mail:
             cancels.append(step.key)
-        for action, detail in step.audits:
-            audits.append(AuditEntry(step.key, step.login, action, "ok", detail, settings.actor))
+        for action, detail, encoded in step.audits:
+            audits.append(
+                AuditEntry(step.key, step.login, action, "ok", detail, settings.actor, encoded)
+            )
         for template, recipient, context in step.mails:
             mails.append(
                 MailEntry(

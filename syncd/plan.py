@@ -247,7 +247,7 @@ def make_plan(
             if only is None or item.key in only:
                 plan.conflict.append(item)
             continue
-        claims.add(item.login, item.key, item.symbol, item.name)
+        claims.add(item)
         tax_ids.add(item.key, item.symbol, item.tax_id)
         if only is not None and item.key not in only:
             continue  # read only so that its login counts for the uniqueness rules

@@ -135,13 +135,11 @@ class SqlAccounts:
         """
         layout = self._layout()
         wanted = list(dict.fromkeys(logins))
-        asked = set(wanted)
-        by_lower = {login.lower(): login for login in wanted}
-        by_fold = {fold_login(login): login for login in wanted}  # a *_ci collation's match
         found: dict[str, PortalAccount] = {}
         with self._translated(), self._engine.connect() as conn:
             for start in range(0, len(wanted), LOGINS_PER_QUERY):
                 chunk = wanted[start : start + LOGINS_PER_QUERY]
+                asked = set(chunk)
                 contacts: dict[Any, list[dict[str, Any]]] = {}
                 if layout.contacts is not None:
                     ids = sa.select(layout.col("id")).where(layout.login_matches(chunk))
@@ -157,9 +155,11 @@ class SqlAccounts:
                     .where(layout.login_matches(chunk))
                     .order_by(layout.col("id"))
                 )
+                spellings = None
                 for row in rows:
                     key = str(row.login)
                     if key not in asked:
+                        by_lower, by_fold = spellings = spellings or _spellings(chunk)
                         key = by_lower.get(key.lower()) or by_fold.get(fold_login(key), key)
                     found[key] = layout.account_from_row(row, contacts.get(row.id, []))
         return found
@@ -327,3 +327,12 @@ class SqlAccounts:
 
     def _translated(self) -> AbstractContextManager[None]:
         return translate_errors("the portal", PortalUnavailable, url=self._url)
+
+
+def _spellings(asked: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``asked`` by lower case and as a ``*_ci`` collation compares (``fold_login``): how a
+    login the portal stores in another spelling is named back. Built only for a chunk
+    that has such a login, so a first sync does not hold two more spellings of each."""
+    by_lower = {login.lower(): login for login in asked}
+    by_fold = {fold_login(login): login for login in asked}
+    return by_lower, by_fold

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from syncd._bulk import insert_rows
 from syncd._dburl import describe
 from syncd.clock import utcnow
 from syncd.errors import FatalError
@@ -218,15 +219,16 @@ class StateStore:
                 connection.execute(batch.PARK_LOGIN, params)
                 connection.execute(batch.UPDATE_BINDING, params)
                 connection.execute(batch.INSERT_MISSING_BINDING, params)
+            # The batch's bulk rows go through the DBAPI's executemany (``syncd._bulk``).
             if inserts:
-                rows = [batch.binding_values(item, now) for item in inserts]
-                connection.execute(sa.insert(binding), rows)
+                rows = [batch.binding_row(item, now) for item in inserts]
+                insert_rows(connection, binding, batch.BINDING_COLUMNS, rows)
             if audits:
-                connection.execute(
-                    sa.insert(audit), [batch.audit_values(a, now, run_id) for a in audits]
-                )
+                rows = [batch.audit_row(a, now, run_id) for a in audits]
+                insert_rows(connection, audit, batch.AUDIT_COLUMNS, rows)
             if mails:
-                connection.execute(sa.insert(outbox), [batch.mail_values(m, now) for m in mails])
+                rows = [batch.mail_row(m, now) for m in mails]
+                insert_rows(connection, outbox, batch.MAIL_COLUMNS, rows)
             gone = [*settled, *(f.key for f in failures)]
             if gone:
                 connection.execute(batch.DELETE_BACKOFF, [{"b_key": key} for key in gone])

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncd.model import Conflict
-from syncd.store._rows import AuditEntry, Binding, MailEntry, binding_params, dump_json
+from syncd.store._rows import AuditEntry, Binding, MailEntry, dump_json
 from syncd.store.schema import NAME_LEN, binding, conflict, outbox, record_backoff
 
 
@@ -62,6 +62,7 @@ INSERT_COLUMNS = {
     "created_at": "b_now",
     "updated_at": "b_now",
 }
+BINDING_COLUMNS = tuple(INSERT_COLUMNS)
 INSERT_MISSING_BINDING = sa.insert(binding).from_select(
     list(INSERT_COLUMNS),
     sa.select(*(p(param, B[col]) for col, param in INSERT_COLUMNS.items())).where(
@@ -72,8 +73,16 @@ INSERT_MISSING_BINDING = sa.insert(binding).from_select(
 
 def binding_values(item: Binding, now: datetime) -> dict[str, Any]:
     """A new binding's row, for a plain INSERT."""
-    params = binding_params(item, now)
-    return {column: params[param] for column, param in INSERT_COLUMNS.items()}
+    return dict(zip(INSERT_COLUMNS, binding_row(item, now), strict=True))
+
+
+def binding_row(item: Binding, now: datetime) -> tuple[Any, ...]:
+    """A new binding's values in ``INSERT_COLUMNS`` order (``syncd._bulk.insert_rows``)."""
+    return (
+        item.key, item.account_id, item.login, item.fingerprint, item.fields_json,
+        item.status, item.erp_blocked, item.support_block_reason, item.support_blocked_by,
+        item.activated, item.source_fingerprint, now, now,
+    )  # fmt: skip
 
 
 DELETE_BINDING = sa.delete(binding).where(B.contractor_key == p("b_key", B.contractor_key))
@@ -113,34 +122,38 @@ class ConflictDiff:
     deletes: list[dict[str, Any]]
 
 
+AUDIT_COLUMNS = (
+    "at", "run_id", "actor", "contractor_key", "login", "action", "result", "detail_json",
+)  # fmt: skip
+MAIL_COLUMNS = (
+    "created_at", "not_before", "contractor_key", "account_id", "recipient", "template",
+    "language", "status", "attempts", "last_error", "sent_at", "context_json",
+)  # fmt: skip
+
+
 def audit_values(entry: AuditEntry, now: datetime, run_id: str | None) -> dict[str, Any]:
-    return {
-        "at": now,
-        "run_id": run_id,
-        "actor": entry.actor,
-        "contractor_key": entry.key,
-        "login": entry.login,
-        "action": entry.action,
-        "result": entry.result,
-        "detail_json": dump_json(entry.detail),
-    }
+    return dict(zip(AUDIT_COLUMNS, audit_row(entry, now, run_id), strict=True))
+
+
+def audit_row(entry: AuditEntry, now: datetime, run_id: str | None) -> tuple[Any, ...]:
+    """An audit entry's values in ``AUDIT_COLUMNS`` order; its detail encoded here unless
+    the caller encoded it already (``AuditEntry.detail_json``)."""
+    detail = entry.detail_json if entry.detail_json is not None else dump_json(entry.detail)
+    return (
+        now, run_id, entry.actor, entry.key, entry.login, entry.action, entry.result, detail,
+    )  # fmt: skip
 
 
 def mail_values(entry: MailEntry, now: datetime) -> dict[str, Any]:
-    return {
-        "created_at": now,
-        "not_before": entry.not_before,
-        "contractor_key": entry.key,
-        "account_id": entry.account_id,
-        "recipient": entry.recipient,
-        "template": entry.template,
-        "language": entry.language,
-        "status": "pending",
-        "attempts": 0,
-        "last_error": None,
-        "sent_at": None,
-        "context_json": dump_json(entry.context),
-    }
+    return dict(zip(MAIL_COLUMNS, mail_row(entry, now), strict=True))
+
+
+def mail_row(entry: MailEntry, now: datetime) -> tuple[Any, ...]:
+    """A new outbox row's values in ``MAIL_COLUMNS`` order."""
+    return (
+        now, entry.not_before, entry.key, entry.account_id, entry.recipient, entry.template,
+        entry.language, "pending", 0, None, None, dump_json(entry.context),
+    )  # fmt: skip
 
 
 def _storable(text: str) -> str:

@@ -106,6 +106,9 @@ class AuditEntry:
     result: str
     detail: dict[str, Any]
     actor: str = "syncd"
+    # ``detail`` as ``dump_json`` encodes it, when the caller has that text already (a
+    # create's detail is built around its binding's encoded fields: encoded once).
+    detail_json: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

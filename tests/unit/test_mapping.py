@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import string
 from decimal import Decimal
 
 import pytest
+from stdnum.pl import nip as pl_nip
 
 from syncd.mapping import map_contractor, normalise_tax_id, pick_login
 from syncd.model import Conflict, ConflictKind, Contact, DesiredAccount, SourceContractor
@@ -154,3 +157,15 @@ def test_switching_the_login_mode_changes_the_raw_fingerprint() -> None:
     row = contractor()
     assert row.raw_fingerprint("symbol") != row.raw_fingerprint()
     assert row.raw_fingerprint("email") == row.raw_fingerprint()
+
+
+def test_nip_checksum_agrees_with_stdnum() -> None:
+    """The NIP checksum done in syncd accepts and refuses exactly what python-stdnum does."""
+    rng = random.Random(10)
+    numbers = ["".join(rng.choice(string.digits) for _ in range(10)) for _ in range(20_000)]
+    numbers += ["526-000-12-46", "5260001246", "123456789", "12345678901", "١٢٣٤٥٦٧٨٩٠"]
+    for raw in numbers:
+        compact, warning = normalise_tax_id(raw)
+        assert (warning is None) == pl_nip.is_valid(raw), raw
+        if warning is None:
+            assert compact == pl_nip.compact(raw)

@@ -92,3 +92,16 @@ def test_a_cycle_with_nothing_to_create_opens_no_file() -> None:
     assert spool._file is None
     spool.close()
     assert spool._file is None
+
+
+def test_puts_after_a_get_are_read_back_whole() -> None:
+    """A read moves the file's position; accounts written after it still come back whole."""
+    spool = Spool()
+    first = _whole("1")
+    spool.put(first)
+    assert spool.get(spool.offsets["1"]) == first
+    second, third = _whole("2"), _whole("3")
+    spool.put(second)
+    spool.put(third)
+    assert [spool.get(spool.offsets[k]) for k in ("3", "1", "2")] == [third, first, second]
+    spool.close()
