@@ -162,10 +162,12 @@ def compare_records(
             yield item if isinstance(item, Unchanged) else mapped(item)
         window.clear()
 
+    by_email = login_by == "email"  # the digest is stored as read: no per-row call
     for record in records:
         known = index.pop(record.key, None)
         item: RawRecord | Unchanged = record
-        if not full and known == with_login_mode(record.digest, login_by):
+        digest = record.digest if by_email else with_login_mode(record.digest, login_by)
+        if known == digest and not full:
             item = Unchanged(record.key, record.symbol, record.tax_id)
         elif known is not None and record.key not in bindings:
             waiting.append(record.key)

@@ -22,6 +22,8 @@ STORED_AT_MOST = 100
 def tax_id_key(tax_id: str | None) -> str | None:
     """A NIP as compared for duplicates: letters and digits only, upper-case, a ``PL``
     prefix dropped (another country's prefix stays: DE123 and CZ123 are different)."""
+    if tax_id is not None and tax_id.isascii() and tax_id.isdigit():
+        return tax_id  # already compact: most NIPs, read for every contractor on every cycle
     compact = _NOT_ALNUM.sub("", (tax_id or "").upper())
     if compact.startswith("PL") and compact[2:].isdigit():
         compact = compact[2:]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class AccountStatus(StrEnum):
@@ -109,20 +109,23 @@ def with_login_mode(digest: str, login_by: str) -> str:
 MAPPING_VERSION = 1
 
 
-# Prefix of the digests ``RawRecord`` carries: a binding whose stored digest lacks it was
-# applied before raw-row digests existed, so its contractor is mapped (once) and compared
-# account to account; an equal account only has its digest refreshed, nothing is sent.
-RAW_DIGEST_PREFIX = "r2:"
+# Prefix of the digests ``RawRecord`` carries, and the version of their recipe
+# (``connectors._stream.row_digester``; r2 hashed ``repr`` of the rows, r3 their pickle): a
+# binding whose stored digest lacks it was applied before raw-row digests existed, or
+# under another recipe, so its contractor is mapped (once) and compared account to
+# account; an equal account only has its digest refreshed, nothing is sent to the portal.
+RAW_DIGEST_PREFIX = "r3:"
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
+class RawRecord(NamedTuple):
     """One contractor as the ERP streams it, before any object is built from its rows.
 
     ``digest`` covers the raw values of its main row and contact rows (``RAW_DIGEST_PREFIX``
     first): when it equals the binding's ``source_fingerprint`` the cycle builds nothing.
     ``symbol`` and ``tax_id`` are read cheaply for the plan's duplicate-NIP warnings;
     ``build()`` makes the full ``SourceContractor`` for the contractors that did change.
+    A named tuple: one is made per ERP row on every cycle, and a tuple is the cheapest
+    immutable object to make.
     """
 
     key: str
@@ -132,12 +135,12 @@ class RawRecord:
     build: Callable[[], SourceContractor]
 
 
-@dataclass(frozen=True, slots=True)
-class Unchanged:
+class Unchanged(NamedTuple):
     """A bound contractor whose raw ERP row equals the one its account was applied from:
     the cycle skips mapping it, and the plan only counts it and notes its NIP (as the ERP
     holds it). Its login is its binding's: the plan asks about it only when a changed
-    contractor wants the same one."""
+    contractor wants the same one. A named tuple, like ``RawRecord``: one per unchanged
+    row on every cycle."""
 
     key: str
     symbol: str

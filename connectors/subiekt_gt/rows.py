@@ -22,7 +22,6 @@ __all__ = [
     "contacts",
     "contractor",
     "format_address",
-    "identity",
     "join_words",
     "price_names",
     "text",
@@ -88,12 +87,6 @@ def contacts(rows: Iterable[Row], roles: Mapping[str, str] | None = None) -> tup
     found = [(c, int(row["pk_Id"])) for row in rows if (c := contact(row, roles)) is not None]
     found.sort(key=lambda item: (not item[0].is_primary, item[0].name.lower(), item[1]))
     return tuple(c for c, _ in found)
-
-
-def identity(row: Row) -> tuple[str, str, str | None]:
-    """(key, symbol, NIP) of a main-query row, read as ``contractor`` reads them."""
-    key = str(row["kh_Id"])
-    return key, text(row["kh_Symbol"]) or key, text(row["adr_NIP"])
 
 
 def contractor(

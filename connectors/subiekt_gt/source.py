@@ -198,7 +198,8 @@ class SubiektGtSource:
                 row, rows.contacts(mine, t.roles), names, digest
             ),
             main_key="kh_Id",
-            identity=rows.identity,
+            symbol_key="kh_Symbol",
+            tax_id_key="adr_NIP",
             person_key="pk_IdKh",
             duplicate="subiekt_gt.duplicate_main_address",
             salt=repr(names),

@@ -83,12 +83,6 @@ def address(row: Row) -> str | None:
     return format_address(*parts, country=row["country"])
 
 
-def identity(row: Row) -> tuple[str, str, str | None]:
-    """(key, symbol, tax id) of a main-query row, read as ``contractor`` reads them."""
-    key = str(row["id"])
-    return key, text(row["symbol"]) or key, text(row["tax_id"])
-
-
 def contractor(
     row: Row, people: tuple[Contact, ...], raw_digest: str | None = None
 ) -> SourceContractor:

@@ -172,13 +172,16 @@ class StateStore:
         raw digests existed ``UNDIGESTED``: neither equals a real digest, so their
         contractors are mapped again when the ERP has them.
         """
-        query = sa.select(binding.c.contractor_key, binding.c.status, binding.c.source_fingerprint)
-        index: dict[str, str] = {}
+        entry = sa.case(
+            (binding.c.status == "inactive", sa.literal(INACTIVE)),
+            else_=sa.func.coalesce(binding.c.source_fingerprint, sa.literal(UNDIGESTED)),
+        )
+        query = sa.select(binding.c.contractor_key, entry)
         with self.begin(write=False) as connection:
             result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
-            for key, status, digest in result:
-                index[key] = INACTIVE if status == "inactive" else (digest or UNDIGESTED)
-        return index
+            # The server decides each entry and ``dict`` takes the (key, entry) rows as they
+            # are: no Python code runs per binding.
+            return dict(iter(result))  # not dict(result): a result has keys(), the columns
 
     def commit_batch(
         self,

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from connectors.subiekt_gt.fake import KIND_SUPPLIER
+from syncd.model import RAW_DIGEST_PREFIX
 from tests.gt_env import ERP_BLOCK_REASON, IN_SCOPE, ZURAW, GtEnv, gt_env
 
 # Writes a cycle may make when it has nothing to do: its lease and its own run row.
@@ -149,6 +151,25 @@ def test_second_sync_with_nothing_changed_writes_nothing(env: GtEnv) -> None:
     assert others == []
     assert recorder.touching("syncd_run"), "the cycle records its own run row"
     assert env.snapshot() == before
+
+
+def test_digests_of_an_older_recipe_are_replaced_without_portal_writes(env: GtEnv) -> None:
+    """After an upgrade that digests rows differently, one sync stores the new digests and
+    sends the portal nothing; the sync after it maps nothing again."""
+    _sync(env)
+    with env.state.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE syncd_binding SET source_fingerprint = 'r2:' || contractor_key")
+        )
+    with env.recording() as recorder:
+        document = _sync(env)
+    assert document["unchanged"] == len(IN_SCOPE)
+    assert recorder.touching("b2b_account", "b2b_contact") == []
+    digests = {row["source_fingerprint"][:3] for row in env.state_rows("syncd_binding")}
+    assert digests == {RAW_DIGEST_PREFIX}
+    with env.recording() as recorder:
+        _sync(env)
+    assert recorder.touching("syncd_binding") == []
 
 
 def test_erp_edits_show_in_plan_with_old_and_new_values_and_sync_applies_only_them(
