@@ -6,6 +6,9 @@ status``, ``check-config`` and ``--help`` load the configuration: importing SQLA
 ``sqlalchemy.engine.url``'s ``_parse_url`` and ``URL.render_as_string`` (SQLAlchemy 2.1),
 line for line; ``tests/unit/test_config_url.py`` checks with hypothesis that both agree
 with SQLAlchemy's own on any string, so an upgrade that changes the grammar fails there.
+
+The pattern and the rendering follow SQLAlchemy's code: Copyright (C) 2005-2026 the
+SQLAlchemy authors and contributors, released under the MIT License.
 """
 
 from __future__ import annotations
