@@ -37,6 +37,7 @@ VERSION_TABLE = "syncd_alembic_version"
 VERSIONS_DIR = Path(syncd.__file__).parent / "store" / "migrations" / "versions"
 # The drivers whose URL is a plain file for the stdlib module (pysqlite is sqlite3).
 DRIVERS = frozenset({"sqlite", "sqlite+pysqlite"})
+VERSIONS = "SELECT version_num FROM syncd_alembic_version"  # of VERSION_TABLE
 BUSY_TIMEOUT_S = 30  # as the state store's engine waits for SQLite's write lock
 
 # ``StateStore``'s queries as SQLAlchemy compiles them for SQLite, with their parameters.
@@ -185,7 +186,7 @@ def _is_current(connection: sqlite3.Connection) -> bool:
     ).fetchall()
     if not found:
         return False
-    versions = connection.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall()  # noqa: S608 - a constant
+    versions = connection.execute(VERSIONS).fetchall()
     return [version for (version,) in versions] == [head_revision()]
 
 

@@ -40,21 +40,24 @@ def migrate(engine: sa.Engine) -> None:
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.connect() as connection, connection.begin():
+    with engine.connect() as connection:
         connection.execution_options(compiled_cache=None)  # see the module's docstring
-        with migration_lock(
-            connection,
-            pg_key=PG_MIGRATION_LOCK,
-            name=MYSQL_MIGRATION_LOCK,
-            wait_s=MIGRATION_LOCK_WAIT_S,
-            error=PortalUnavailable,
-            what="creating the portal's tables",
+        with (
+            migration_lock(
+                connection,
+                pg_key=PG_MIGRATION_LOCK,
+                name=MYSQL_MIGRATION_LOCK,
+                wait_s=MIGRATION_LOCK_WAIT_S,
+                error=PortalUnavailable,
+                what="creating the portal's tables",
+            ),
+            connection.begin(),
         ):
             config.attributes["connection"] = connection
             if _unversioned_install(connection):
                 command.stamp(config, FIRST_REVISION)
             command.upgrade(config, "head")
-        _check_columns(connection)
+            _check_columns(connection)
 
 
 def _unversioned_install(connection: sa.Connection) -> bool:

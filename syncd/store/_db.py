@@ -174,19 +174,21 @@ def migrate(engine: sa.Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", "syncd.store:migrations")
-    with (
-        transaction(engine, write=True) as connection,
-        migration_lock(
-            connection,
-            pg_key=PG_MIGRATION_LOCK,
-            name=MYSQL_MIGRATION_LOCK,
-            wait_s=MIGRATION_LOCK_WAIT_S,
-            error=UnavailableError,
-            what="migrating the state store",
-        ),
-    ):
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE_OPTION: True})
+        with (
+            migration_lock(
+                connection,
+                pg_key=PG_MIGRATION_LOCK,
+                name=MYSQL_MIGRATION_LOCK,
+                wait_s=MIGRATION_LOCK_WAIT_S,
+                error=UnavailableError,
+                what="migrating the state store",
+            ),
+            connection.begin(),
+        ):
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
 
 
 def _is_connection_problem(error: BaseException) -> bool:

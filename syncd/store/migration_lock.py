@@ -1,10 +1,12 @@
 """The lock that serialises schema migrations of two processes starting at once.
 
-Shared by the state store's and the SQL portal's migrations. PostgreSQL DDL is
-transactional, so a transaction-level advisory lock is enough: the second process waits,
-then finds the schema at head. MariaDB DDL commits implicitly, so only a named session
-lock serialises it; named locks are server-wide, so the name is scoped to the database.
-SQLite serialises writers itself (the store begins its write transactions IMMEDIATE).
+Shared by the state store's and the SQL portal's migrations. The lock is a session lock
+taken on a connection outside any transaction and released only after the migration's
+transaction has committed: released before the commit, the second process would find the
+tables made but the version row not yet visible (MariaDB's DDL commits implicitly, the
+version row does not) and create them again. PostgreSQL takes an advisory session lock,
+MariaDB a named lock (server-wide, so the name is scoped to the database); SQLite
+serialises writers itself (the store begins its write transactions IMMEDIATE).
 """
 
 from __future__ import annotations
@@ -27,18 +29,25 @@ def migration_lock(
     error: type[SyncdError],
     what: str,
 ) -> Iterator[None]:
-    """Hold the backend's migration lock around the block; ``error`` if it never comes."""
+    """Hold the backend's migration lock around the block; ``error`` if it never comes.
+
+    ``connection`` must not be in a transaction: the block begins and commits its own, so
+    that the lock outlives the commit."""
     backend = connection.dialect.name
     if backend == "postgresql":
-        # Held until the surrounding transaction ends.
-        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(pg_key)))
-        yield
+        connection.execute(sa.select(sa.func.pg_advisory_lock(pg_key)))
+        connection.commit()
+        try:
+            yield
+        finally:
+            _release(connection, sa.select(sa.func.pg_advisory_unlock(pg_key)))
         return
     if backend not in ("mysql", "mariadb"):
         yield
         return
     scoped = f"{name}:{connection.engine.url.database or ''}"[:64]
     got = connection.execute(sa.select(sa.func.get_lock(scoped, wait_s))).scalar()
+    connection.commit()
     if got != 1:
         message = (
             f"another process has been {what} for over {wait_s}s; check for a stuck syncd "
@@ -48,4 +57,12 @@ def migration_lock(
     try:
         yield
     finally:
-        connection.execute(sa.select(sa.func.release_lock(scoped)))
+        _release(connection, sa.select(sa.func.release_lock(scoped)))
+
+
+def _release(connection: sa.Connection, statement: sa.Select[tuple[object]]) -> None:
+    # The block's transaction has ended (committed, or rolled back on an error).
+    if connection.in_transaction():
+        connection.rollback()
+    connection.execute(statement)
+    connection.commit()

@@ -127,6 +127,38 @@ def test_concurrent_migrations_both_succeed(db_url: str) -> None:
             state.close()
 
 
+def test_migration_lock_is_released_after_the_commit(db_url: str) -> None:
+    """The next process may migrate only once this one's version row is committed: were
+    the lock released first, it would find the tables but no version and make them again
+    (MariaDB's DDL commits by itself, the version row does not)."""
+    state = StateStore.open(db_url)
+    events: list[str] = []
+
+    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        lowered = sql.lower()
+        if "release_lock" in lowered or "advisory_unlock" in lowered:
+            events.append("release")
+        elif "alembic_version" in lowered and lowered.startswith(("insert", "update")):
+            events.append("version")
+
+    def commit(conn: Any) -> None:
+        events.append("commit")
+
+    engine = state.engine
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    sa.event.listen(engine, "commit", commit)
+    try:
+        state.migrate()
+    finally:
+        state.close()
+    if engine.dialect.name == "sqlite":
+        assert "release" not in events  # SQLite's write lock serialises the migrations
+        return
+    assert events.count("release") == 1
+    written = len(events) - 1 - events[::-1].index("version")
+    assert "commit" in events[written : events.index("release")], events
+
+
 def test_commit_batch_round_trips_everything(store: StateStore, clock: Clock) -> None:
     """Bindings, audits and mails come back as written, with aware UTC times from the clock."""
     blocked = make_binding("2", status="blocked", support_block_reason="nie płaci")
