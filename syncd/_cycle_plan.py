@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from connectors.base import Digesting, LimitedPortal
 from syncd import backoff, safety
-from syncd._spool import Spool
-from syncd.mapping import map_contractor, within_limits
+from syncd._spool import Spool, Spooled
+from syncd.mapping import fold_login, login_key, map_contractor, within_limits
 from syncd.model import (
     Conflict,
     DesiredAccount,
@@ -31,11 +31,11 @@ from syncd.model import (
     Unchanged,
     with_login_mode,
 )
-from syncd.plan import Create, Owners, Plan, PlanOptions, make_plan, resolve_creates
+from syncd.plan import Owners, Plan, PlanOptions, make_plan, resolve_creates
 from syncd.store import INACTIVE, KEYS_PER_QUERY, Binding, RecordFailure, StateStore, index_entry
 
 if TYPE_CHECKING:
-    from connectors.base import Source
+    from connectors.base import PortalAccount, Source
     from syncd.cycle import CycleRequest
     from syncd.wiring import Services
 
@@ -44,8 +44,10 @@ HEARTBEAT_EVERY = 5_000  # rows read between two renewals of the cycle lease
 # their bindings: bounds the memory of a cycle whatever the ERP's size.
 WINDOW = 20_000
 COUNT_EVERY = 500  # rows read between two reports to ``plan_cycle``'s ``counted``
+# New logins asked of the portal at a time (it splits them into its own queries).
+LOGINS_ASKED = 10_000
 
-Mapped = DesiredAccount | Conflict | Unchanged
+Mapped = DesiredAccount | Conflict | Unchanged | Spooled
 
 
 @dataclass(slots=True)
@@ -138,11 +140,12 @@ def compare_records(
     the full binding of every contractor that is mapped (before it is yielded) and, once
     the read is over, of every active binding the ERP no longer returns (its removal).
     A binding stores the digest as ``with_login_mode`` gives it for ``login_by``.
-    With a ``spool``, an account without a binding (a create) is written there and yielded
-    slim (``syncd._spool``), so a first sync does not hold every new account until apply.
+    With a ``spool``, an account without a binding (a create) is written there and only
+    what the plan reads of it is yielded (``syncd._spool.Spooled``), so a first sync holds
+    nothing per new account until apply.
     """
 
-    def mapped(record: RawRecord) -> DesiredAccount | Conflict:
+    def mapped(record: RawRecord) -> DesiredAccount | Conflict | Spooled:
         digest = with_login_mode(record.digest, login_by)
         account = _fit(
             map_contractor(record.build(), source_fingerprint=digest, login_by=login_by), limits
@@ -203,7 +206,7 @@ def _watch(items: Iterable[Mapped], planned: Planned, seen: set[str]) -> Iterato
     for item in items:
         if item.key in failing:
             seen.add(item.key)
-            if not isinstance(item, DesiredAccount):
+            if not isinstance(item, DesiredAccount | Spooled):
                 planned.settled.add(item.key)
         yield item
 
@@ -256,8 +259,13 @@ def plan_cycle(
     seen: set[str] = set()
     login_by = config.portal.login.value
     owners = None if request.full else _owners(store, index, options, login_by)
-    # A dry run keeps its creates whole: ``plan --json`` lists their fields.
-    spool = None if request.dry_run or request.full else Spool(options.deferred.keys())
+    # A dry run keeps its creates whole: ``plan --json`` lists their fields. A run for a
+    # few contractors (``--contractor``) creates few: it would spool every other one only
+    # to take it out again.
+    spool = None
+    if not (request.dry_run or request.full or request.only_keys):
+        same = fold_login if options.fold_logins else login_key
+        spool = Spool(same, options.deferred.keys())
     mapped = compare_records(
         records_of(services.source),
         index,
@@ -269,12 +277,12 @@ def plan_cycle(
         spool=spool,
     )
     stream = _watch(_heartbeat(mapped, beat, counted), planned, seen)
-    plan = make_plan(stream, bindings, options, portal_listing, owners=owners)
-    if spool is not None:
-        _attach(plan.create, spool)
+    plan = make_plan(stream, bindings, options, portal_listing, owners=owners, spool=spool)
     planned.settled.update(k for k in failing if k not in seen and k not in bound_failing)
     if plan.create:
-        existing = services.portal.find_by_logins([c.desired.login for c in plan.create])
+        existing: dict[str, PortalAccount] = {}
+        for logins in plan.create.login_batches(LOGINS_ASKED):
+            existing.update(services.portal.find_by_logins(logins))
         plan = resolve_creates(
             plan,
             existing,
@@ -283,16 +291,6 @@ def plan_cycle(
         )
     planned.plan = plan
     return planned
-
-
-def _attach(creates: list[Create], spool: Spool) -> None:
-    """Tell each of the plan's creates (in place) where its whole account waits."""
-    offsets = spool.offsets
-    spool.offsets = {}
-    for at, create in enumerate(creates):
-        offset = offsets.pop(create.desired.key, None)
-        if offset is not None:
-            creates[at] = Create(create.desired, create.replaces, (spool, offset))
 
 
 def _owners(
@@ -308,7 +306,15 @@ def _owners(
         return _nobody  # a first sync: no binding holds any login
     if login_by == "email" and not options.fold_logins:
         return store.bindings_with_logins
-    return lambda logins: store.load_bindings()
+    everyone: dict[str, Binding] = {}
+
+    def every_binding(logins: Collection[str]) -> dict[str, Binding]:
+        # Asked once per batch of new logins: read the bindings once, not each time.
+        if not everyone:
+            everyone.update(store.load_bindings())
+        return everyone
+
+    return every_binding
 
 
 def _nobody(logins: Collection[str]) -> dict[str, Binding]:

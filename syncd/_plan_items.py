@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,28 +26,72 @@ def changes_between(old: dict[str, Any], new: dict[str, Any]) -> Changes:
 
 @dataclass(frozen=True, slots=True)
 class Create:
-    """A new account. ``replaces`` is the id of a bound account the portal lost (full mode).
-
-    ``stored``: where a sync spooled the whole account (``syncd._spool``); ``desired`` is
-    then a slim copy with what planning reads, and ``full()`` is the account to write."""
+    """A new account. ``replaces`` is the id of a bound account the portal lost (full mode)."""
 
     desired: DesiredAccount
     replaces: str | None = None
-    stored: tuple[Spool, int] | None = None
-
-    def full(self) -> DesiredAccount:
-        """The whole account: read back from the spool when it waits there."""
-        if self.stored is None:
-            return self.desired
-        spool, offset = self.stored
-        return spool.get(offset)
 
     def as_json(self) -> dict[str, Any]:
         item = _head(self.desired)
-        item["fields"] = self.full().fields()
+        item["fields"] = self.desired.fields()
         if self.replaces:
             item["replaces"] = self.replaces
         return item
+
+
+@dataclass(slots=True)
+class Creates:
+    """The plan's creates: ``Create`` items held in memory, and a sync's spooled accounts.
+
+    A sync spools every new account as it is mapped (``syncd._spool``) and the plan holds
+    nothing per create; iterating reads them back whole, one at a time, in the ERP's order.
+    A dry run and a full reconcile keep theirs in memory (``plan --json`` lists them). A
+    cycle has one kind or the other, so the order is the ERP's either way. A spooled
+    account's contractor has no binding (``compare_records`` spools only those), so no
+    other item of the plan shares its key.
+    """
+
+    held: list[Create] = field(default_factory=list)
+    spool: Spool | None = None
+
+    def append(self, create: Create) -> None:
+        self.held.append(create)
+
+    def __len__(self) -> int:
+        return len(self.held) + (self.spool.count if self.spool is not None else 0)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __iter__(self) -> Iterator[Create]:
+        yield from self.held
+        if self.spool is not None:
+            for desired in self.spool.accounts():
+                yield Create(desired)
+
+    def drop(self, keys: Collection[str]) -> None:
+        """Take the creates of ``keys`` out of the plan (they became conflicts or adopts)."""
+        if keys:
+            self.held = [c for c in self.held if c.desired.key not in keys]
+            if self.spool is not None:
+                self.spool.drop(keys)
+
+    def with_logins(self, logins: Collection[str]) -> Iterator[Create]:
+        """The creates whose login is one of ``logins``: what ``resolve_creates`` decides."""
+        for create in self.held:
+            if create.desired.login in logins:
+                yield create
+        if self.spool is not None:
+            for desired in self.spool.with_logins(logins):
+                yield Create(desired)
+
+    def login_batches(self, size: int) -> Iterator[list[str]]:
+        """Every create's login, ``size`` at a time (the portal is asked about them)."""
+        for start in range(0, len(self.held), size):
+            yield [c.desired.login for c in self.held[start : start + size]]
+        if self.spool is not None:
+            for batch in self.spool.login_batches(size):
+                yield [login for login, _ in batch]
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +251,7 @@ def conflict_json(conflict: Conflict) -> dict[str, Any]:
 class Plan:
     """What one cycle does. ``refresh`` only rewrites syncd's own bookkeeping."""
 
-    create: list[Create] = field(default_factory=list)
+    create: Creates = field(default_factory=Creates)
     adopt: list[Adopt] = field(default_factory=list)
     update: list[Update] = field(default_factory=list)
     remove: list[Remove] = field(default_factory=list)

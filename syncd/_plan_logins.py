@@ -10,14 +10,29 @@ from collections import ChainMap
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from syncd._plan_items import Plan
 from syncd.mapping import login_key
 from syncd.model import Conflict, ConflictKind, DesiredAccount
 
 if TYPE_CHECKING:
+    from syncd._spool import Spool
     from syncd.plan import BoundAccount
+
+# Spooled logins asked of the state store's owners at a time (``owners``).
+OWNERS_ASKED = 5000
+
+
+class Claimant(Protocol):
+    """What the uniqueness rules read of a contractor that wants a login."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def login(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
 
 
 @dataclass(slots=True)
@@ -25,18 +40,20 @@ class Claims:
     """Who wants which login, for the uniqueness rules.
 
     A claim is the claimant's own account (the plan holds it anyway): no copy of its key,
-    symbol or name per contractor. ``fold`` is how the portal tells logins apart
+    symbol or name per contractor. A sync's new accounts claim theirs in the spool
+    (``syncd._spool``) and join here only when their login is contested
+    (``enforce_unique_logins``). ``fold`` is how the portal tells logins apart
     (``PlanOptions.fold_logins``); None: as they are. Logins are kept under ``same(login)``."""
 
     fold: Callable[[str], str] | None = None
-    first: dict[str, DesiredAccount] = field(default_factory=dict)
-    more: dict[str, list[DesiredAccount]] = field(default_factory=dict)
+    first: dict[str, Claimant] = field(default_factory=dict)
+    more: dict[str, list[Claimant]] = field(default_factory=dict)
 
     def same(self, login: str) -> str:
         """The login as the portal compares it: folded (``fold``), else ignoring case."""
         return self.fold(login) if self.fold is not None else login_key(login)
 
-    def add(self, claimant: DesiredAccount) -> None:
+    def add(self, claimant: Claimant) -> None:
         login = claimant.login
         same = self.same(login)
         # A login compares as it is, nearly always: keep the plan's string, not an equal copy.
@@ -66,17 +83,20 @@ def enforce_unique_logins(
     # lost account's removal (``Remove.lost``) leaves its contractor's binding in place.
     deleted = {r.key for r in plan.remove if r.mode == "delete" and not r.lost}
     owner_of = {claims.same(b.login): key for key, b in bindings.items() if key not in deleted}
-    wanted = {c.desired.key: c.desired for c in plan.create}
+    wanted: dict[str, DesiredAccount] = {c.desired.key: c.desired for c in plan.create.held}
     wanted.update((u.desired.key, u.desired) for u in plan.update)
+    spool = plan.create.spool
     if owners is not None:
         asked = {claims.same(d.login) for d in wanted.values()} - owner_of.keys()
-        more = {
-            key: b
-            for key, b in (owners(asked) if asked else {}).items()
-            if key not in bindings and key not in deleted and claims.same(b.login) in asked
-        }
+        more = _owned(asked, owners, bindings, deleted, claims)
+        if spool is not None:
+            for batch in spool.login_batches(OWNERS_ASKED):
+                asked = {same for _, same in batch} - owner_of.keys()
+                more.update(_owned(asked, owners, bindings, deleted, claims))
         owner_of.update((claims.same(b.login), key) for key, b in more.items())
         bindings = ChainMap(dict(more), dict(bindings)) if more else bindings
+    if spool is not None:
+        _contested(spool, claims, owner_of, wanted)
     rejected: dict[str, Conflict] = {}
     conflict_of = partial(
         _login_conflict,
@@ -99,12 +119,42 @@ def enforce_unique_logins(
         rejected.update(found)
     if not rejected:
         return
-    plan.create = [c for c in plan.create if c.desired.key not in rejected]
+    plan.create.drop(rejected.keys())
     plan.update = [u for u in plan.update if u.desired.key not in rejected]
     plan.block = [b for b in plan.block if b.desired.key not in rejected]
     plan.unblock = [u for u in plan.unblock if u.desired.key not in rejected]
     plan.refresh = [u for u in plan.refresh if u.desired.key not in rejected]
     plan.conflict.extend(rejected.values())
+
+
+def _owned(
+    asked: set[str],
+    owners: Callable[[Collection[str]], Mapping[str, BoundAccount]],
+    bindings: Mapping[str, BoundAccount],
+    deleted: set[str],
+    claims: Claims,
+) -> dict[str, BoundAccount]:
+    """The bindings ``owners`` finds holding one of ``asked`` that ``bindings`` lacks."""
+    if not asked:
+        return {}
+    return {
+        key: b
+        for key, b in owners(asked).items()
+        if key not in bindings and key not in deleted and claims.same(b.login) in asked
+    }
+
+
+def _contested(
+    spool: Spool, claims: Claims, owner_of: Mapping[str, str], wanted: dict[str, DesiredAccount]
+) -> None:
+    """Bring in the spooled creates whose login someone else wants too: claimed by several
+    of them, by a contractor held in memory, or bound to a contractor. Only these can be a
+    conflict; every other spooled create keeps its login and stays in the spool."""
+    contested = set(spool.duplicate_logins())
+    contested.update(same for same in (*owner_of, *claims.first) if same not in contested)
+    for account in spool.claimants(contested):
+        claims.add(account)
+        wanted[account.key] = account
 
 
 def _login_conflict(

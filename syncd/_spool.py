@@ -1,92 +1,182 @@
 """Where a sync keeps the accounts it will create until apply reaches them.
 
-Private to ``syncd._cycle_plan`` and ``syncd._plan_items``. A first sync plans one create
-per contractor, and a ``DesiredAccount`` with its contacts and the ERP's strings behind it
-weighs about 2 KB: held in memory until apply starts, 100,000 of them were most of the
-cycle's peak. So a sync (never a dry run, whose ``plan --json`` lists them) writes each new
-account, packed by ``marshal``, to an anonymous temporary file as it is mapped, and the plan
-keeps a slim ``DesiredAccount`` (key, login, symbol, name, e-mail, NIP, warnings; the raw
-digest only of a record in backoff: all that planning, login uniqueness and the conflict
-reasons read). Apply reads
-each one back batch by batch (``Create.full``). The file holds no password and is deleted
-by the operating system when the spool is closed or the process ends, crash or not.
+Private to ``syncd._cycle_plan``, ``syncd.plan`` and ``syncd._plan_items``. A first sync
+plans one create per contractor. Held in memory, even as slim copies with their login
+claims and plan items, 100,000 of them were most of the cycle's peak (about 900 bytes a
+create, 1.6x the memory at 200,000). So a sync (never a dry run, whose ``plan --json``
+lists them, nor a full reconcile) writes each new account, packed by ``marshal``, to a
+private temporary SQLite database as it is mapped, and the plan keeps nothing per create:
+
+- login uniqueness asks the spool which logins more than one new contractor claims, and
+  who claims a given login (``duplicate_logins``, ``claimants``): an index does what a
+  dict of every login did;
+- the portal is asked about the new logins in batches (``login_batches``);
+- apply reads the accounts back in the ERP's order, one at a time (``accounts``).
+
+SQLite (the standard library's ``sqlite3``), not a file of our own: the indexes and the
+``GROUP BY`` are what the checks need, and its page cache bounds the memory (2 MiB by
+default) whatever the number of creates. The database is deleted when the spool is
+closed or the process ends, crash or not, and holds no password.
 """
 
 from __future__ import annotations
 
 import marshal
-import tempfile
+import sqlite3
 import weakref
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator
 from decimal import Decimal
-from typing import IO, Any
+from typing import Any, NamedTuple
 
 from syncd.model import Contact, DesiredAccount
 
+# Rows written per executemany, and values per IN-list (SQLite's old default limit of
+# host parameters is 999).
+BATCH = 1000
+IN_LIST = 500
+
+
+class Spooled(NamedTuple):
+    """What the plan reads of a spooled account as it streams: the NIP check and a
+    record in backoff (whose raw digest it compares) need these; nothing of it is kept."""
+
+    key: str
+    login: str
+    symbol: str
+    tax_id: str | None
+    source_fingerprint: str | None
+
 
 class Spool:
-    """An append-only file of packed accounts, read back by offset."""
+    """New accounts in a temporary database, in the order they were put.
 
-    def __init__(self, keep_digest: Collection[str] = ()) -> None:
+    ``same`` is how the portal tells logins apart (``Claims.same``): the spool keeps each
+    login that way too, so the uniqueness checks compare like with like. ``keep_digest``:
+    keys of records in backoff, whose raw digest the plan compares (``Spooled``).
+    """
+
+    def __init__(self, same: Callable[[str], str], keep_digest: Collection[str] = ()) -> None:
         # Opened by the first ``put``: a cycle with nothing to create touches no disk.
-        self._file: IO[bytes] | None = None
+        self._db: sqlite3.Connection | None = None
         self._closed: weakref.finalize | None = None  # type: ignore[type-arg]
-        self._end = 0
-        self._at_end = True  # the file's position is its end: ``put`` writes there
-        # The slim copy drops the raw digest (about 80 bytes) except for these keys: the
-        # records in backoff, whose plan compares it (``PlanOptions.deferred``).
+        self._same = same
         self._keep_digest = keep_digest
-        self.offsets: dict[str, int] = {}  # key -> where its account starts, until attached
+        self._pending: list[tuple[str, str, str, bytes]] = []
+        self._indexed = False
+        self.count = 0  # accounts in the spool (those dropped are not counted)
 
-    def put(self, desired: DesiredAccount) -> DesiredAccount:
-        """Store ``desired``; return the slim account the plan keeps in its place."""
-        data = marshal.dumps(_pack(desired))
-        file = self._open()
-        if not self._at_end:  # a ``get`` moved the file's position (a seek costs a flush)
-            file.seek(self._end)
-            self._at_end = True
-        file.write(len(data).to_bytes(4, "little") + data)
-        self.offsets[desired.key] = self._end
-        self._end += 4 + len(data)
-        return slim(desired, keep_digest=desired.key in self._keep_digest)
+    def put(self, desired: DesiredAccount) -> Spooled:
+        """Store ``desired`` whole; return what the plan reads of it."""
+        login = desired.login
+        record = marshal.dumps(_pack(desired))
+        self._pending.append((desired.key, self._same(login), login, record))
+        if len(self._pending) >= BATCH:
+            self._flush()
+        self.count += 1
+        digest = desired.source_fingerprint if desired.key in self._keep_digest else None
+        return Spooled(desired.key, login, desired.symbol, desired.tax_id, digest)
 
-    def _open(self) -> IO[bytes]:
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="syncd-spool-")  # noqa: SIM115
-            # Closed with the last plan item that refers to it (``sync --json`` reads it
-            # after the cycle), or by ``close``: never left for the interpreter to warn.
-            self._closed = weakref.finalize(self, self._file.close)
-        return self._file
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            # "": a private temporary database on disk, deleted when it is closed. No
+            # journal and no sync: nothing in it must survive a crash. The plan may be
+            # read from another thread than the one that made it (``sync --json``).
+            db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode = OFF")
+            db.execute("PRAGMA synchronous = OFF")
+            db.execute(
+                "CREATE TABLE creates (id INTEGER PRIMARY KEY, key TEXT NOT NULL, "
+                "same TEXT NOT NULL, login TEXT NOT NULL, record BLOB NOT NULL)"
+            )
+            self._db = db
+            # Closed with the last plan item that refers to it, or by ``close``.
+            self._closed = weakref.finalize(self, db.close)
+        return self._db
 
-    def get(self, offset: int) -> DesiredAccount:
-        """The account stored at ``offset``, whole."""
-        file = self._open()
-        self._at_end = False
-        file.seek(offset)
-        size = int.from_bytes(file.read(4), "little")
-        return _unpack(marshal.loads(file.read(size)))  # noqa: S302 - our own file
+    def _flush(self) -> None:
+        if self._pending:
+            db = self._open()
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT INTO creates (key, same, login, record) VALUES (?, ?, ?, ?)",
+                self._pending,
+            )
+            db.execute("COMMIT")
+            self._pending.clear()
+
+    def _ready(self) -> sqlite3.Connection | None:
+        """The database with every put written and indexed; None: nothing was put."""
+        self._flush()
+        if self._db is not None and not self._indexed:
+            # Built once the writes are over: faster than keeping them up row by row.
+            self._db.execute("CREATE INDEX creates_same ON creates (same)")
+            self._db.execute("CREATE INDEX creates_key ON creates (key)")
+            self._indexed = True
+        return self._db
+
+    def duplicate_logins(self) -> list[str]:
+        """The logins (as ``same`` gives them) that several spooled accounts claim."""
+        db = self._ready()
+        if db is None:
+            return []
+        query = "SELECT same FROM creates GROUP BY same HAVING count(*) > 1 ORDER BY same"
+        return [same for (same,) in db.execute(query)]
+
+    def claimants(self, sames: Collection[str]) -> Iterator[DesiredAccount]:
+        """The spooled accounts claiming any of ``sames``, whole, in the order they came."""
+        return self._where("same", sames)
+
+    def with_logins(self, logins: Collection[str]) -> Iterator[DesiredAccount]:
+        """The spooled accounts whose login is one of ``logins`` exactly, in order."""
+        return self._where("login", logins)
+
+    def _where(self, column: str, values: Collection[str]) -> Iterator[DesiredAccount]:
+        db = self._ready()
+        if db is None or not values:
+            return
+        wanted = list(values)
+        found: list[tuple[int, bytes]] = []
+        for start in range(0, len(wanted), IN_LIST):
+            chunk = wanted[start : start + IN_LIST]
+            marks = ", ".join("?" * len(chunk))
+            query = f"SELECT id, record FROM creates WHERE {column} IN ({marks})"  # noqa: S608
+            found.extend(db.execute(query, chunk))
+        for _, record in sorted(found):
+            yield _unpack(marshal.loads(record))  # noqa: S302 - our own database
+
+    def login_batches(self, size: int) -> Iterator[list[tuple[str, str]]]:
+        """Every spooled account's (login, same), ``size`` at a time, in order."""
+        db = self._ready()
+        if db is None:
+            return
+        cursor = db.execute("SELECT login, same FROM creates ORDER BY id")
+        while batch := cursor.fetchmany(size):
+            yield batch
+
+    def drop(self, keys: Collection[str]) -> None:
+        """Take the accounts of ``keys`` out: they are no create any more."""
+        db = self._ready()
+        if db is None or not keys:
+            return
+        wanted = list(keys)
+        for start in range(0, len(wanted), IN_LIST):
+            chunk = wanted[start : start + IN_LIST]
+            marks = ", ".join("?" * len(chunk))
+            query = f"DELETE FROM creates WHERE key IN ({marks})"  # noqa: S608
+            self.count -= db.execute(query, chunk).rowcount
+
+    def accounts(self) -> Iterator[DesiredAccount]:
+        """Every spooled account, whole, in the order they were put."""
+        db = self._ready()
+        if db is None:
+            return
+        # A cursor of its own, read as apply goes: one account in memory at a time.
+        for (record,) in db.execute("SELECT record FROM creates ORDER BY id"):
+            yield _unpack(marshal.loads(record))  # noqa: S302 - our own database
 
     def close(self) -> None:
         if self._closed is not None:
             self._closed()
-
-
-def slim(desired: DesiredAccount, *, keep_digest: bool = True) -> DesiredAccount:
-    """What the plan reads of a new account; the rest waits in the spool. The raw digest
-    only matters to the plan for a record in backoff (``keep_digest``)."""
-    login = desired.login
-    return DesiredAccount(
-        key=desired.key,
-        login=login,
-        symbol=desired.symbol,
-        name=desired.name,
-        # Nearly always the login's text: then one string, not two equal ones, is kept.
-        email=login if desired.email == login else desired.email,
-        tax_id=desired.tax_id,
-        erp_blocked=desired.erp_blocked,
-        warnings=desired.warnings,
-        source_fingerprint=desired.source_fingerprint if keep_digest else None,
-    )
 
 
 def _pack(d: DesiredAccount) -> tuple[Any, ...]:

@@ -141,7 +141,7 @@ class StepBuilder:
         return self.steps[key]
 
     def create(self, item: Create) -> None:
-        d = item.full()
+        d = item.desired
         # A bound account the portal lost (deleted by hand) comes back as a new account,
         # but support's decision stays: no sync ever lifts a support block (spec 2). Its
         # activation mail then waits for the unblock, which sends it.
@@ -324,10 +324,12 @@ def step_batches(
     ):
         for item in items:
             by_key.setdefault(item.desired.key, []).append((kind, item))
-    for create in plan.create:
+    joined: set[str] = set()
+    for create in plan.create.held:  # a spooled create's key has no other item (Creates)
         if create.desired.key in by_key:
             by_key[create.desired.key].append(("create", create))
-    alone = ([("create", c)] for c in plan.create if c.desired.key not in by_key)
+            joined.add(create.desired.key)
+    alone = ([("create", c)] for c in plan.create if c.desired.key not in joined)
     batch: list[list[tuple[str, Any]]] = []
     for group in chain(list(by_key.values()), alone):
         batch.append(group)

@@ -289,9 +289,11 @@ def _apply(
 def _contractors(plan: Plan) -> int:
     """How many contractors ``apply_plan`` writes (its batches count contractors)."""
     keys = {item.key for item in plan.remove}
-    for items in (plan.update, plan.refresh, plan.block, plan.unblock, plan.adopt, plan.create):
+    for items in (plan.update, plan.refresh, plan.block, plan.unblock, plan.adopt):
         keys.update(item.desired.key for item in items)
-    return len(keys)
+    keys.update(create.desired.key for create in plan.create.held)
+    # A spooled create's key has no other item (``Creates``): counted, not read back.
+    return len(keys) + len(plan.create) - len(plan.create.held)
 
 
 class _Throttled:

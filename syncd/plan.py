@@ -1,9 +1,10 @@
 """The plan: a pure diff from what the ERP wants to what syncd last applied (spec section 4).
 
 ``make_plan`` takes the mapped contractors, the state store's bindings and, for a full
-reconcile, the portal's own listing, and says what a cycle would do. It touches no database,
-no network and no clock, so ``plan`` and ``sync`` compute exactly the same thing and the
-property tests can run it thousands of times.
+reconcile, the portal's own listing, and says what a cycle would do. It touches no network,
+no clock and no database but a sync's private spool of new accounts (``syncd._spool``), so
+``plan`` and ``sync`` compute exactly the same thing and the property tests can run it
+thousands of times.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from syncd._plan_items import (
     Adopt,
     Block,
     Create,
+    Creates,
     Deferral,
     Deferred,
     Plan,
@@ -27,6 +29,7 @@ from syncd._plan_items import (
     changes_between,
 )
 from syncd._plan_logins import Claims, enforce_unique_logins
+from syncd._spool import Spool, Spooled
 from syncd.mapping import fold_login
 from syncd.model import AccountStatus, Conflict, ConflictKind, DesiredAccount, Unchanged
 
@@ -203,16 +206,29 @@ def _plan_bound(
             plan.unchanged += 1
 
 
+def _spooled_creates(plan: Plan, item: Spooled, options: PlanOptions) -> bool:
+    """Whether a spooled new account stays a create (else it is deferred, or only read so
+    that its login counts for the uniqueness rules)."""
+    if options.only_keys is not None and item.key not in options.only_keys:
+        return False
+    deferral = options.deferred.get(item.key)
+    if deferral is not None and deferral.fingerprint == item.source_fingerprint:
+        plan.deferred.append(Deferred(item.key, item.symbol, item.login, deferral))
+        return False
+    return True
+
+
 Owners = Callable[[Collection[str]], Mapping[str, BoundAccount]]
 
 
 def make_plan(
-    desired: Iterable[DesiredAccount | Conflict | Unchanged],
+    desired: Iterable[DesiredAccount | Conflict | Unchanged | Spooled],
     bindings: Mapping[str, BoundAccount],
     options: PlanOptions,
     portal: Mapping[str, ExistingAccount] | None = None,
     *,
     owners: Owners | None = None,
+    spool: Spool | None = None,
 ) -> Plan:
     """Diff the ERP's contractors against the bindings (and, in full mode, the portal).
 
@@ -225,8 +241,12 @@ def make_plan(
     (it may be filled while ``desired`` streams). ``owners(logins)`` then returns, by key,
     the bindings holding any of ``logins``: the plan asks it about the logins that mapped
     contractors want, so an unchanged contractor's login is never given away.
+
+    ``Spooled`` items are new accounts a sync wrote to ``spool`` (``syncd._spool``): they
+    become the plan's spooled creates, and their logins are checked in the spool.
     """
-    plan = Plan()
+    plan = Plan(create=Creates(spool=spool))
+    unspooled: list[str] = []  # spooled, but no create after all (deferred, not asked for)
     seen: set[str] = set()  # keys with a binding (the others only count towards scope)
     scope = 0
     claims = Claims(fold=fold_login if options.fold_logins else None)
@@ -234,6 +254,12 @@ def make_plan(
     only = options.only_keys
     for item in desired:
         scope += 1
+        if isinstance(item, Spooled):
+            tax_ids.add(item.key, item.symbol, item.tax_id)
+            if not _spooled_creates(plan, item, options):
+                claims.add(item)  # its claim stays; it leaves the spool below
+                unspooled.append(item.key)
+            continue
         if isinstance(item, Unchanged):
             tax_ids.add(item.key, item.symbol, item.tax_id)
             if only is None or item.key in only:
@@ -261,6 +287,7 @@ def make_plan(
         else:
             _plan_bound(plan, item, binding, options, portal)
 
+    plan.create.drop(unspooled)
     plan.scope = scope
     plan.duplicate_tax_ids = tax_ids.duplicates(only)
     lost = _lost_accounts(plan, bindings, seen, options, portal) if portal is not None else []
@@ -361,20 +388,19 @@ def resolve_creates(
     and the state write) is simply bound again. An unmanaged account is adopted when
     ``portal.adopt_existing`` is true and is a conflict otherwise.
     """
-    creates: list[Create] = []
     # Logins freed earlier in this same cycle: removals and renames are applied before creates.
     freed = {r.account_id for r in plan.remove if r.mode == "delete"}
     freed.update(u.account_id for u in plan.update if "login" in u.changes)
-    for create in plan.create:
+    taken: list[str] = []  # creates that become an adoption or a conflict
+    for create in plan.create.with_logins(existing.keys()):
         desired = create.desired
-        account = existing.get(desired.login)
-        if account is None or account.id == create.replaces or account.id in freed:
-            creates.append(create)
+        account = existing[desired.login]
+        if account.id == create.replaces or account.id in freed:
             continue
+        taken.append(desired.key)
         own = account.contractor_key == desired.key
         what = "e-mail" if desired.login == desired.email else "symbol"  # portal.login
         if own or (adopt_existing and not account.contractor_key):
-            desired = create.full()
             changes = changes_between(account.fields, desired.fields())
             if portal_fields is not None:
                 changes = {k: c for k, c in changes.items() if k in portal_fields}
@@ -403,5 +429,5 @@ def resolve_creates(
                 reason,
             )
         )
-    plan.create = creates
+    plan.create.drop(taken)
     return plan

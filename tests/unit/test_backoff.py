@@ -124,7 +124,7 @@ def test_the_plan_defers_a_failed_record_only_while_its_erp_row_is_the_same() ->
     deferral = Deferral(contractor.raw_fingerprint(), 5, True, None, "refused")
     options = PlanOptions(deferred={"1": deferral})
     plan = make_plan([desired], {}, options)
-    assert (plan.create, [d.key for d in plan.deferred]) == ([], ["1"])
+    assert (list(plan.create), [d.key for d in plan.deferred]) == ([], ["1"])
     changed = SourceContractor("1", "K1", "Alfa Beta", email_raw="a@x.pl")
     desired = map_contractor(changed, source_fingerprint=changed.raw_fingerprint())
     plan = make_plan([desired], {}, options)

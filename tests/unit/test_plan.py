@@ -134,7 +134,7 @@ def test_login_owned_by_a_bound_contractor_stays_with_it() -> None:
     """A new contractor asking for a login that a bound one holds is a conflict."""
     owner = desired("1", "x@a.pl")
     plan = make_plan([owner, desired("2", "x@a.pl")], {"1": bound(owner)}, OPTIONS)
-    assert plan.create == []
+    assert list(plan.create) == []
     assert plan.unchanged == 1
     assert [(c.key, c.kind) for c in plan.conflict] == [("2", ConflictKind.LOGIN_TAKEN)]
 
@@ -171,7 +171,7 @@ def test_only_keys_limits_the_plan_but_not_the_uniqueness_rules() -> None:
     """`--contractor K` plans only K, yet a duplicate with another contractor still counts."""
     items = [desired("1", "x@a.pl"), desired("2", "x@a.pl"), desired("3")]
     plan = make_plan(items, {"9": bound(desired("9"))}, PlanOptions(only_keys=frozenset({"1"})))
-    assert plan.create == []
+    assert list(plan.create) == []
     assert plan.remove == []
     assert [c.key for c in plan.conflict] == ["1"]
 
@@ -209,7 +209,7 @@ def test_existing_portal_login_is_adopted_or_a_conflict() -> None:
     assert [(a.account_id, a.own) for a in adopted.adopt] == [("77", False)]
     plan = make_plan([item], {}, OPTIONS)
     refused = resolve_creates(plan, {item.login: unmanaged}, adopt_existing=False)
-    assert refused.create == []
+    assert list(refused.create) == []
     assert refused.conflict[0].kind is ConflictKind.LOGIN_TAKEN
     assert "adopt_existing" in refused.conflict[0].reason
     ours = replace(unmanaged, contractor_key="1")
@@ -261,7 +261,7 @@ def test_full_mode_removes_accounts_syncd_created_but_never_recorded() -> None:
         ("9", "a9", True),
     ]
     assert [(a.account_id, a.own) for a in plan.adopt] == [("a5", True)]
-    assert plan.create == []
+    assert list(plan.create) == []
     assert plan.remove[0].as_json()["lost"] is True
 
     # The safety guard counts them with the other removals.
