@@ -37,9 +37,23 @@ log = structlog.get_logger(__name__)
 
 @dataclass(slots=True)
 class ApplyReport:
-    """The outcome of each plan item: ``"ok"`` or the error that stopped it."""
+    """What applying a plan did, in a size that does not grow with its successes.
 
-    results: dict[ItemRef, str] = field(default_factory=dict)
+    A first sync of 100,000 contractors succeeds 100,000 times, and an entry per item (a
+    tuple and a dict slot: 108 bytes, 10 MiB at 100,000) was the largest thing a cycle
+    still held per contractor at its end. So successes are counted per action, and only
+    failures are kept item by item, with their error. Without an interruption every item
+    gets an outcome, so one that did not fail was applied; after one (a stop between
+    batches) only a list of the applied items tells them from those left for the next
+    cycle. ``applied`` is that list (42 bytes an item), kept only when the caller asks
+    (``apply_plan(itemise=True)``: ``syncd sync`` prints every item's result).
+    """
+
+    ok: dict[str, int] = field(default_factory=dict)  # action (plan list) -> items applied
+    errors: dict[ItemRef, str] = field(default_factory=dict)  # the failed items, each's error
+    # The applied items' keys by action, when asked for (``itemise``): the key strings are
+    # the plan's own, so each costs a set slot, not a tuple as well.
+    applied: dict[str, set[str]] | None = None
     interrupted: bool = False  # stopped between batches; the rest is left for the next cycle
     attempted: int = 0  # portal writes sent
     refused: int = 0  # of those, refused by the portal (a RecordError)
@@ -49,7 +63,29 @@ class ApplyReport:
 
     @property
     def failed(self) -> int:
-        return sum(1 for result in self.results.values() if result != "ok")
+        return len(self.errors)
+
+    @property
+    def done(self) -> int:
+        """Items with an outcome, applied or failed."""
+        return sum(self.ok.values()) + len(self.errors)
+
+    def result(self, ref: ItemRef) -> str:
+        """``"ok"``, the error, or ``"not applied"`` (left for the next cycle by an
+        interruption); ``"not known"`` for an item that did not fail in an interrupted
+        report that was not itemised."""
+        error = self.errors.get(ref)
+        if error is not None:
+            return error
+        if self.applied is not None:
+            return "ok" if ref[1] in self.applied.get(ref[0], ()) else "not applied"
+        return "not known" if self.interrupted else "ok"
+
+    def record_ok(self, ref: ItemRef) -> None:
+        """Count one applied item; list it too only when itemised (see the class)."""
+        self.ok[ref[0]] = self.ok.get(ref[0], 0) + 1
+        if self.applied is not None:
+            self.applied.setdefault(ref[0], set()).add(ref[1])
 
 
 def apply_plan(
@@ -64,8 +100,9 @@ def apply_plan(
     heartbeat: Callable[[], None] = lambda: None,
     stop: Callable[[], bool] = lambda: False,
     done: Callable[[int], None] = lambda contractors: None,
+    itemise: bool = False,
 ) -> ApplyReport:
-    """Apply ``plan``; returns the result of every item. Raises ``PortalUnavailable`` after
+    """Apply ``plan``; returns what became of its items. Raises ``PortalUnavailable`` after
     recording what was applied when the portal fails part-way, or refuses most records
     (``backoff.portal_failing``). ``failing`` are the backoff rows read at the cycle's start.
     ``bindings`` must hold the binding of every key of the plan that has one (it need not
@@ -74,13 +111,14 @@ def apply_plan(
     ``stop`` is asked before each batch: once it says yes (SIGTERM), the batches already
     committed stand and the rest is left unapplied, to be planned again by the next cycle.
     Nothing is ever half-applied, because a batch is the unit of bookkeeping. ``done``
-    hears how many contractors each committed batch covered (a progress bar)."""
-    report = ApplyReport()
+    hears how many contractors each committed batch covered (a progress bar). ``itemise``
+    keeps every applied item in ``ApplyReport.applied`` (per-item output), not only counts."""
+    report = ApplyReport(applied={} if itemise else None)
     for batch in step_batches(plan, bindings, settings):
         chunk = batch
         if stop():
             report.interrupted = True
-            log.warning("apply.interrupted", applied=len(report.results))
+            log.warning("apply.interrupted", applied=report.done)
             break
         ops = [step.op for step in chunk if step.op is not None]
         outcomes: dict[int, OpOutcome] = {}
@@ -213,7 +251,7 @@ def _record(
                 unavailable = unavailable or error
             message = str(error)
             for ref in step.refs:
-                report.results[ref] = message
+                report.errors[ref] = message
             if not blame:
                 continue
             if isinstance(error, RecordError):
@@ -252,7 +290,7 @@ def _record(
                 )
             )
         for ref in step.refs:
-            report.results[ref] = "ok"
+            report.record_ok(ref)
         if step.key in failing:
             settled.append(step.key)
     if upserts or inserts or deletes or audits or mails or cancels or failures or settled:

@@ -222,6 +222,7 @@ def _cycle(config: Config, args: argparse.Namespace, *, dry_run: bool) -> int:
             actor=_actor(),
             stop=stop,
             progress=progress,
+            itemise=not dry_run,  # both outputs give each item's result (print_result too)
         )
         result = run_cycle(services, request)
         mail = None

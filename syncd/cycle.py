@@ -63,6 +63,9 @@ class CycleRequest:
     stop: threading.Event | None = None
     # Hears the counts of the read and apply phases (``syncd sync`` on a terminal).
     progress: Progress = NO_PROGRESS
+    # Keep every applied item, not only counts: ``syncd sync`` prints each item's result,
+    # and after a stop only that list tells "ok" from "not applied" (``ApplyReport``).
+    itemise: bool = False
 
 
 @dataclass(slots=True)
@@ -119,7 +122,7 @@ class CycleResult:
 def _attach_results(document: dict[str, Any], report: ApplyReport) -> None:
     for kind in ("create", "adopt", "update", "remove", "block", "unblock"):
         for item in document.get(kind, []):
-            item["result"] = report.results.get((kind, item["key"]), "not applied")
+            item["result"] = report.result((kind, item["key"]))
 
 
 def run_cycle(services: Services, request: CycleRequest) -> CycleResult:
@@ -280,6 +283,7 @@ def _apply(
             heartbeat=renew,
             stop=stop,
             done=lambda contractors: progress.advance("apply", contractors),
+            itemise=request.itemise,
         )
         progress.finish("apply")
     if planned.settled:

@@ -75,8 +75,10 @@ class Metrics:
         self.cycle_duration.labels(kind).observe(result.duration_s)
         self.cycles.labels(kind, status).inc()
         if result.report is not None:
-            for (action, _key), outcome in result.report.results.items():
-                self.records.labels(action, "ok" if outcome == "ok" else "failed").inc()
+            for action, count in result.report.ok.items():
+                self.records.labels(action, "ok").inc(count)
+            for action, _key in result.report.errors:
+                self.records.labels(action, "failed").inc()
         if status in ("ok", "held"):
             self.last_success.set(now)
 

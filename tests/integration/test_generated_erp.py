@@ -226,7 +226,7 @@ def _cycle(services: Services) -> CycleResult:
 def _failures(result: CycleResult) -> dict[Any, str]:
     if result.report is None:
         return {}
-    return {ref: why for ref, why in result.report.results.items() if why != "ok"}
+    return dict(result.report.errors)
 
 
 def _in_scope(services: Services) -> dict[str, DesiredAccount | None]:

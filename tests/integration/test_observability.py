@@ -70,9 +70,7 @@ def test_metrics_count_cycles_records_and_mail(
 ) -> None:
     """A cycle's duration, its records by action and result, and mail runs show in /metrics."""
     endpoint, metrics, _ = served
-    report = ApplyReport(
-        {("create", "1"): "ok", ("create", "2"): "login taken", ("update", "3"): "ok"}
-    )
+    report = ApplyReport(ok={"create": 1, "update": 1}, errors={("create", "2"): "login taken"})
     result = CycleResult("r1", report=report, duration_s=0.3)
     metrics.observe_cycle(result, kind="sync", status="failed", now=1_700_000_000)
     metrics.observe_cycle(CycleResult("r2", duration_s=0.1), kind="full", status="ok", now=1.8e9)
