@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from syncd._render import Items
 from syncd.model import Conflict, DesiredAccount
 
 if TYPE_CHECKING:
@@ -297,15 +298,24 @@ class Plan:
             "unchanged": self.unchanged + len(self.refresh),
         }
 
-    def as_json(self) -> dict[str, Any]:
-        """The ``plan --json`` document; ``sync --json`` adds a ``result`` to each item."""
-        return {
-            "create": [c.as_json() for c in self.create],
-            "adopt": [a.as_json() for a in self.adopt],
-            "update": [u.as_json() for u in self.update],
-            "remove": [r.as_json() for r in self.remove],
-            "block": [b.as_json() for b in self.block],
-            "unblock": [u.as_json() for u in self.unblock],
+    def as_json(self, *, stream: bool = False) -> dict[str, Any]:
+        """The ``plan --json`` document; ``sync --json`` adds a ``result`` to each item.
+
+        ``stream``: the item lists are ``Items``, made one item at a time as the document is
+        written (``syncd._render``), so a first sync's output never holds every create."""
+        lists: dict[str, Any] = {
+            "create": self.create,
+            "adopt": self.adopt,
+            "update": self.update,
+            "remove": self.remove,
+            "block": self.block,
+            "unblock": self.unblock,
+        }
+        document: dict[str, Any] = {
+            kind: Items.of(items) if stream else [item.as_json() for item in items]
+            for kind, items in lists.items()
+        }
+        return document | {
             "conflict": [conflict_json(c) for c in sorted(self.conflict, key=_conflict_order)],
             "held": [r.as_json() for r in self.held],
             "held_by": self.held_check,

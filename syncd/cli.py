@@ -235,7 +235,7 @@ def _cycle(config: Config, args: argparse.Namespace, *, dry_run: bool) -> int:
                 progress=progress,
             )
     if args.json:
-        document = result.as_json()
+        document = result.as_json(stream=True)  # written item by item (``_render.Items``)
         if mail is not None:
             document["mail"] = mail.document
             document["exit_code"] = int(mail.exit_code)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -24,6 +25,7 @@ import structlog
 from syncd import safety
 from syncd._cycle_plan import HEARTBEAT_EVERY, Planned, map_changed, plan_cycle, reference_of
 from syncd._plan_duplicates import STORED_AT_MOST
+from syncd._render import Items
 from syncd.apply import ApplyReport, ApplySettings, apply_plan
 from syncd.backoff import BackoffPolicy
 from syncd.errors import ExitCode, LockUnavailable, UnavailableError
@@ -106,11 +108,12 @@ class CycleResult:
             document[safety.REFERENCE] = reference
         return document
 
-    def as_json(self) -> dict[str, Any]:
-        """``plan --json`` / ``sync --json``: the plan's lists, with ``result`` after a sync."""
+    def as_json(self, *, stream: bool = False) -> dict[str, Any]:
+        """``plan --json`` / ``sync --json``: the plan's lists, with ``result`` after a sync.
+        ``stream``: the lists are made item by item as they are written (``Plan.as_json``)."""
         document: dict[str, Any] = {"run_id": self.run_id}
         if self.plan is not None:
-            document.update(self.plan.as_json())
+            document.update(self.plan.as_json(stream=stream))
             if self.report is not None:
                 _attach_results(document, self.report)
         document["exit_code"] = int(self.exit_code)
@@ -121,8 +124,17 @@ class CycleResult:
 
 def _attach_results(document: dict[str, Any], report: ApplyReport) -> None:
     for kind in ("create", "adopt", "update", "remove", "block", "unblock"):
-        for item in document.get(kind, []):
-            item["result"] = report.result((kind, item["key"]))
+        items = document[kind]
+        if isinstance(items, Items):
+            document[kind] = items.map(partial(_with_result, kind=kind, report=report))
+        else:
+            for item in items:
+                _with_result(item, kind=kind, report=report)
+
+
+def _with_result(item: dict[str, Any], *, kind: str, report: ApplyReport) -> dict[str, Any]:
+    item["result"] = report.result((kind, item["key"]))
+    return item
 
 
 def run_cycle(services: Services, request: CycleRequest) -> CycleResult:
