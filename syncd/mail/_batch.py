@@ -1,6 +1,8 @@
 """One batch of the outbox mailer: passwords, sending over the run's session, bookkeeping.
 
-Private to ``syncd.mail``, whose docstring states the delivery guarantee this code keeps.
+Private to ``syncd.mail``; ``syncd.mail.mailer``'s docstring states the delivery guarantee
+this code keeps.
+
 The number of state-store and portal round trips per batch is constant, except for the
 one short commit per accepted mail that keeps the duplicate window small, and one portal
 call per chunk of password mails.
