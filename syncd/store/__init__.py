@@ -5,6 +5,10 @@ instances share it, MariaDB too). Its schema is managed by alembic migrations th
 ``migrate()`` applies on start. The cycle writes each batch of results with one
 ``commit_batch`` call: the account changes, their audit entries and the mails they cause go
 in one transaction (spec section 6), so a crash can neither lose a mail nor invent one.
+
+``StateStore`` is this module's class with a mixin, its reads of the bindings
+(``_bindings``); the batch's statements are ``_batch``'s, the mail's ``_mail``'s, the rows
+``_rows``'s, the engine and migrations ``_db``'s.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ from syncd.model import Conflict
 from syncd.store import _batch as batch
 from syncd.store import _db as db
 from syncd.store import _mail as mail_sql
+from syncd.store._bindings import (
+    INACTIVE,
+    KEYS_PER_QUERY,
+    UNDIGESTED,
+    BindingReads,
+    index_entry,
+)
 from syncd.store._rows import (
     AuditEntry,
     AuditRow,
@@ -34,7 +45,6 @@ from syncd.store._rows import (
     RecordFailure,
     RunRow,
     audit_from_row,
-    binding_from_row,
     binding_params,
     conflict_from_row,
     dump_json,
@@ -62,22 +72,12 @@ __all__ = [
 ]
 
 _INSERT_AUDIT = sa.insert(audit)
-# Rows fetched per round trip when streaming all bindings.
-_STREAM_CHUNK = 1000
-# Keys (or logins) per ``IN (...)`` list: well under every backend's parameter limit.
-KEYS_PER_QUERY = 1000
-# ``binding_index`` values that never equal a digest (see there).
-INACTIVE = ""
-UNDIGESTED = "?"
 
 
-def index_entry(item: Binding) -> str:
-    """What ``StateStore.binding_index`` holds for ``item``."""
-    return INACTIVE if item.status == "inactive" else (item.source_fingerprint or UNDIGESTED)
+class StateStore(BindingReads):
+    """syncd's state database. Open with ``StateStore.open(url)``, then ``migrate()``.
 
-
-class StateStore:
-    """syncd's state database. Open with ``StateStore.open(url)``, then ``migrate()``."""
+    Its reads of the bindings are ``BindingReads``'s (``syncd.store._bindings``)."""
 
     def __init__(self, engine: sa.Engine, url: str, clock: Callable[[], datetime]) -> None:
         self._engine = engine
@@ -126,62 +126,6 @@ class StateStore:
             yield connection
 
     # -- the cycle's side -------------------------------------------------------------------
-
-    def load_bindings(self, keys: Collection[str] | None = None) -> dict[str, Binding]:
-        """Every binding by contractor key (only those of ``keys``, when given), read with
-        one query streamed in chunks (``keys``: one query per ``KEYS_PER_QUERY`` keys)."""
-        if keys is None:
-            return self._bindings_where([None])
-        ordered = sorted(set(keys))
-        return self._bindings_where(
-            [
-                binding.c.contractor_key.in_(ordered[i : i + KEYS_PER_QUERY])
-                for i in range(0, len(ordered), KEYS_PER_QUERY)
-            ]
-        )
-
-    def bindings_with_logins(self, logins: Collection[str]) -> dict[str, Binding]:
-        """The bindings holding any of ``logins``, by contractor key (one query per
-        ``KEYS_PER_QUERY`` logins): who owns a login, without reading every binding."""
-        ordered = sorted(set(logins))
-        return self._bindings_where(
-            [
-                binding.c.login.in_(ordered[i : i + KEYS_PER_QUERY])
-                for i in range(0, len(ordered), KEYS_PER_QUERY)
-            ]
-        )
-
-    def _bindings_where(
-        self, conditions: Sequence[sa.ColumnElement[bool] | None]
-    ) -> dict[str, Binding]:
-        found: dict[str, Binding] = {}
-        with self.begin(write=False) as connection:
-            for condition in conditions:
-                query = sa.select(binding)
-                if condition is not None:
-                    query = query.where(condition)
-                result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
-                found.update((row.contractor_key, binding_from_row(row._mapping)) for row in result)
-        return found
-
-    def binding_index(self) -> dict[str, str]:
-        """Contractor key -> the raw-row digest its binding was applied from, for every
-        binding, in one streamed query: all a quiet cycle needs of the bindings.
-
-        An inactive binding (deactivated account) reads ``INACTIVE``, one applied before
-        raw digests existed ``UNDIGESTED``: neither equals a real digest, so their
-        contractors are mapped again when the ERP has them.
-        """
-        entry = sa.case(
-            (binding.c.status == "inactive", sa.literal(INACTIVE)),
-            else_=sa.func.coalesce(binding.c.source_fingerprint, sa.literal(UNDIGESTED)),
-        )
-        query = sa.select(binding.c.contractor_key, entry)
-        with self.begin(write=False) as connection:
-            result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
-            # The server decides each entry and ``dict`` takes the (key, entry) rows as they
-            # are: no Python code runs per binding.
-            return dict(iter(result))  # not dict(result): a result has keys(), the columns
 
     def commit_batch(
         self,
@@ -387,29 +331,7 @@ class StateStore:
         with self.begin() as connection:
             connection.execute(mail_sql.CANCEL_TEMPLATES, params)
 
-    def bindings_for(self, keys: Collection[str]) -> dict[str, Binding]:
-        """The bindings of ``keys`` (those that have one), read with one query."""
-        if not keys:
-            return {}
-        query = sa.select(binding).where(binding.c.contractor_key.in_(sorted(keys)))
-        with self.begin(write=False) as connection:
-            rows = connection.execute(query).mappings()
-            return {row["contractor_key"]: binding_from_row(row) for row in rows}
-
     # -- the read side: status, explain, history, mail list -----------------------------
-
-    def binding(self, key: str) -> Binding | None:
-        """The binding of contractor ``key``, if it has one."""
-        return self._one_binding(binding.c.contractor_key == key)
-
-    def find_binding_by_login(self, login: str) -> Binding | None:
-        """The binding whose login is ``login`` (already normalised), if any."""
-        return self._one_binding(binding.c.login == login)
-
-    def _one_binding(self, where: sa.ColumnElement[bool]) -> Binding | None:
-        with self.begin(write=False) as connection:
-            row = connection.execute(sa.select(binding).where(where)).mappings().first()
-        return None if row is None else binding_from_row(row)
 
     def failure_counts(self) -> dict[str, int]:
         """How many records are ``quarantined`` and how many ``retrying`` (one GROUP BY)."""
@@ -495,9 +417,3 @@ class StateStore:
                 "mail": connection.execute(purge_mail).rowcount,
                 "runs": connection.execute(purge_runs).rowcount,
             }
-
-    def counts_by_status(self) -> dict[str, int]:
-        """How many bound accounts there are in each status."""
-        query = sa.select(binding.c.status, sa.func.count()).group_by(binding.c.status)
-        with self.begin(write=False) as connection:
-            return {status: int(count) for status, count in connection.execute(query)}
