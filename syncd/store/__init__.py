@@ -6,9 +6,9 @@ instances share it, MariaDB too). Its schema is managed by alembic migrations th
 ``commit_batch`` call: the account changes, their audit entries and the mails they cause go
 in one transaction (spec section 6), so a crash can neither lose a mail nor invent one.
 
-``StateStore`` is this module's class with a mixin, its reads of the bindings
-(``_bindings``); the batch's statements are ``_batch``'s, the mail's ``_mail``'s, the rows
-``_rows``'s, the engine and migrations ``_db``'s.
+``StateStore`` is this module's class with two mixins: its reads of the bindings
+(``_bindings``) and its side of the mailer (``_mail``); the batch's statements are
+``_batch``'s, the rows ``_rows``'s, the engine and migrations ``_db``'s.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from syncd.errors import FatalError
 from syncd.model import Conflict
 from syncd.store import _batch as batch
 from syncd.store import _db as db
-from syncd.store import _mail as mail_sql
 from syncd.store._bindings import (
     INACTIVE,
     KEYS_PER_QUERY,
@@ -35,6 +34,7 @@ from syncd.store._bindings import (
     BindingReads,
     index_entry,
 )
+from syncd.store._mail import MailDelivery
 from syncd.store._rows import (
     AuditEntry,
     AuditRow,
@@ -71,13 +71,12 @@ __all__ = [
     "index_entry",
 ]
 
-_INSERT_AUDIT = sa.insert(audit)
 
-
-class StateStore(BindingReads):
+class StateStore(BindingReads, MailDelivery):
     """syncd's state database. Open with ``StateStore.open(url)``, then ``migrate()``.
 
-    Its reads of the bindings are ``BindingReads``'s (``syncd.store._bindings``)."""
+    Its reads of the bindings are ``BindingReads``'s (``syncd.store._bindings``), its
+    side of the mailer ``MailDelivery``'s (``syncd.store._mail``)."""
 
     def __init__(self, engine: sa.Engine, url: str, clock: Callable[[], datetime]) -> None:
         self._engine = engine
@@ -243,93 +242,6 @@ class StateStore(BindingReads):
         if done.rowcount != 1:
             message = f"cannot finish run {run_id}: it was never started (a bug in the caller)"
             raise FatalError(message)
-
-    # -- the mailer's side ------------------------------------------------------------------
-
-    def due_mails(self, *, limit: int = 100, key: str | None = None) -> list[MailRow]:
-        """Pending mails whose ``not_before`` has passed, oldest first (only ``key``'s)."""
-        query = (
-            sa.select(outbox)
-            .where(outbox.c.status == "pending", outbox.c.not_before <= self.clock())
-            .order_by(outbox.c.not_before, outbox.c.id)
-            .limit(limit)
-        )
-        if key is not None:
-            query = query.where(outbox.c.contractor_key == key)
-        with self.begin(write=False) as connection:
-            return [mail_from_row(row._mapping) for row in connection.execute(query)]
-
-    def mark_mail(
-        self,
-        mail_id: int,
-        *,
-        status: str,
-        error: str | None = None,
-        retry_at: datetime | None = None,
-    ) -> None:
-        """Record one delivery attempt: ``sent``, ``failed`` (for good), or ``pending`` again
-        with ``retry_at`` as its new ``not_before`` after a temporary SMTP error."""
-        values: dict[str, Any] = {"status": status, "attempts": outbox.c.attempts + 1}
-        values["last_error"] = error
-        if status == "sent":
-            values["sent_at"] = self.clock()
-        if retry_at is not None:
-            values["not_before"] = retry_at
-        with self.begin() as connection:
-            connection.execute(sa.update(outbox).where(outbox.c.id == mail_id).values(values))
-
-    def record_sent(
-        self,
-        mail_id: int,
-        *,
-        activate: str | None,
-        entry: AuditEntry,
-        recipient: str | None = None,
-    ) -> None:
-        """Record, in one short transaction, that the SMTP server accepted mail ``mail_id``
-        (sent to ``recipient``, when the mailer chose another address than the row's).
-
-        ``activate`` names the contractor whose account now has a password (activation,
-        reset): its binding gets ``activated`` and, if it was pending, status ``active``.
-        """
-        now = self.clock()
-        sent = {"m_id": mail_id, "m_now": now, "m_to": recipient}
-        with self.begin() as connection:
-            connection.execute(mail_sql.SENT, sent)
-            if activate is not None:
-                connection.execute(mail_sql.ACTIVATED, {"b_key": activate, "b_now": now})
-            connection.execute(_INSERT_AUDIT, [batch.audit_values(entry, now, None)])
-
-    def settle_mails(
-        self,
-        *,
-        failed: Sequence[tuple[int, str]] = (),
-        deferred: Sequence[tuple[int, str, datetime]] = (),
-        cancelled: Sequence[tuple[int, str]] = (),
-        audits: Sequence[AuditEntry] = (),
-    ) -> None:
-        """Record a batch's undelivered mails in one transaction: ``failed`` (id, answer)
-        for good, ``deferred`` (id, error, retry at) to try again, ``cancelled`` (id, why)."""
-        now = self.clock()
-        with self.begin() as connection:
-            if failed:
-                params = [{"m_id": i, "m_error": e} for i, e in failed]
-                connection.execute(mail_sql.FAILED, params)
-            if deferred:
-                params = [{"m_id": i, "m_error": e, "m_retry_at": at} for i, e, at in deferred]
-                connection.execute(mail_sql.DEFERRED, params)
-            if cancelled:
-                params = [{"m_id": i, "m_error": e} for i, e in cancelled]
-                connection.execute(mail_sql.CANCELLED, params)
-            if audits:
-                rows = [batch.audit_values(a, now, None) for a in audits]
-                connection.execute(sa.insert(audit), rows)
-
-    def cancel_pending(self, key: str, templates: Sequence[str], *, why: str) -> None:
-        """Cancel contractor ``key``'s pending mails of these ``templates`` (one statement)."""
-        params = [{"m_key": key, "m_template": t, "m_error": why} for t in templates]
-        with self.begin() as connection:
-            connection.execute(mail_sql.CANCEL_TEMPLATES, params)
 
     # -- the read side: status, explain, history, mail list -----------------------------
 
