@@ -9,6 +9,6 @@ This package's init imports nothing, so a command imports only the part it uses:
 - ``render``: templates to ``EmailMessage``; ``check_templates`` for ``check-config``.
 - ``transports``: SMTP or a directory of .eml files, one session a run.
 - ``bounces``: delivery reports in the bounce mailbox matched to the outbox.
-- ``_batch``, ``_passwords``, ``_rules``, ``_queue``, ``_smtp``, ``_mime``, ``_dsn``,
-  ``_imap``: their private parts.
+- ``_batch``, ``_ledger``, ``_passwords``, ``_rules``, ``_queue``, ``_smtp``, ``_mime``,
+  ``_dsn``, ``_imap``: their private parts.
 """
