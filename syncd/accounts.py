@@ -3,7 +3,7 @@
 Every action that changes an account takes the cycle lease first, so it never interleaves
 with a cycle or the mailer; writes the portal first, then, in one state-store transaction,
 the binding, an audit entry naming the ``actor`` and the mail it causes; and then sends that
-mail at once (``syncd.mail.deliver_due`` for this contractor only, under the same lease).
+mail at once (``syncd.mail.mailer.deliver_due`` for this contractor only, under the same lease).
 A block made here is a *support* block: the binding keeps its reason and no sync lifts it.
 """
 
@@ -21,8 +21,8 @@ from syncd.cycle import LEASE_TTL
 from syncd.directory import find_everywhere
 from syncd.errors import RecordError, UnknownContractor
 from syncd.lease import Lease
-from syncd.mail import MailerOptions, MailReport, deliver_due
 from syncd.mail.bounces import bounce_hint, undeliverable
+from syncd.mail.mailer import MailerOptions, MailReport, deliver_due
 from syncd.mail.render import PASSWORD_TEMPLATES
 from syncd.mail.transports import MailTransport
 from syncd.model import AccountStatus

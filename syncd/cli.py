@@ -183,7 +183,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _check_config(config: Config, *, as_json: bool, online: bool) -> int:
     from syncd._render import dump_json
     from syncd.config import describe
-    from syncd.mail import check_templates
+    from syncd.mail.render import check_templates
 
     check_templates(config)
     if online:
@@ -201,7 +201,7 @@ def _cycle(config: Config, args: argparse.Namespace, *, dry_run: bool) -> int:
     from syncd import lookup
     from syncd._render import dump_json, print_result
     from syncd.cycle import CycleRequest, run_cycle
-    from syncd.mail import mail_after_sync
+    from syncd.mail.mailer import mail_after_sync
     from syncd.progress import for_terminal
     from syncd.wiring import open_services
 

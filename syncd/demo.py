@@ -22,7 +22,7 @@ from syncd.config import load_config
 from syncd.cycle import CycleRequest, run_cycle
 from syncd.demo_data import build_demo_erp
 from syncd.errors import ExitCode
-from syncd.mail import mail_after_sync
+from syncd.mail.mailer import mail_after_sync
 from syncd.wiring import open_services
 
 CONFIG_TEMPLATE = """\

@@ -2,6 +2,8 @@
 
 A plaintext password lives only in memory between ``generate_password`` and the SMTP
 hand-off (spec section 2), so nothing here logs, stores or puts a password into an error.
+bcrypt and argon2 are imported by the functions that hash or verify, so a command that only
+generates one (``check-config`` renders the sample mails with a password) loads neither.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import random
 import secrets
 import unicodedata
 from typing import TYPE_CHECKING
-
-import bcrypt
 
 from syncd.errors import ConfigError, PasswordRejected
 
@@ -130,6 +130,8 @@ def verify_password(password: str, hashed: str) -> bool:
     if hashed.startswith(("$2a$", "$2b$", "$2y$")):
         if hashed.startswith("$2y$"):
             hashed = "$2b$" + hashed[4:]
+        import bcrypt
+
         try:
             return bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
         except ValueError:  # over 72 bytes, or a malformed hash
@@ -162,6 +164,8 @@ def _bcrypt(password: str, rounds: int) -> str:
             f"rounds (got {rounds})"
         )
         raise ConfigError([message])
+    import bcrypt
+
     return bcrypt.hashpw(secret, bcrypt.gensalt(rounds)).decode("ascii")
 
 

@@ -105,8 +105,8 @@ def _undeliverable(
     store: StatusReader, mails: dict[str, int], chain: Sequence[MailRecipient]
 ) -> dict[str, Any]:
     """The undeliverable addresses; none without a bounced mail in the outbox, and then
-    neither the query nor the import of the mail package (Jinja2, bcrypt, the cycle),
-    which would more than double the start-up time of ``syncd status``."""
+    neither the query nor the import of ``syncd.mail.bounces`` (SQLAlchemy, Jinja2), which
+    would more than double the start-up time of ``syncd status``."""
     if not mails.get("bounced"):
         return {}
     from syncd.mail.bounces import undeliverable

@@ -7,7 +7,7 @@ wait for the phase the round aims at (a new run row: reading; a portal write: ap
 an accepted mail: mailing) or a random delay, SIGKILL it, and record what it hit. Right
 after each kill it compares the mails the SMTP server accepted from that process with the
 outbox: an accepted mail whose row is still ``pending`` died in the documented duplicate
-window (``syncd.mail``), and only those may arrive twice. The test then runs syncd to
+window (``syncd.mail.mailer``), and only those may arrive twice. The test then runs syncd to
 completion and checks the invariants with ``Harness``'s views of the state store and the
 mail received."""
 

@@ -167,7 +167,7 @@ class Daemon:
 
     def _validated(self) -> Config:
         """Read the file and run every check ``syncd check-config`` runs."""
-        from syncd.mail import check_templates
+        from syncd.mail.render import check_templates
 
         config = load_config(self._path, environ=self._environ)
         check_templates(config)

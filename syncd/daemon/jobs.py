@@ -175,7 +175,7 @@ class Jobs:
         """Send the mail that is due (the mailer retries and backs off by itself)."""
         if not self.daemon.leadership.leading or self.daemon.stop.is_set():
             return
-        from syncd.mail import MailerOptions, deliver_due
+        from syncd.mail.mailer import MailerOptions, deliver_due
 
         # send_due_mail's own lease lives 2 minutes; the daemon's lives one interval, so a
         # daemon killed while mailing does not hold its successor up for longer than that.

@@ -1,9 +1,12 @@
 """One batch of the outbox mailer: passwords, sending over the run's session, bookkeeping.
 
-Private to ``syncd.mail``, whose docstring states the delivery guarantee this code keeps.
+Private to ``syncd.mail``; ``syncd.mail.mailer``'s docstring states the delivery guarantee
+this code keeps.
+
 The number of state-store and portal round trips per batch is constant, except for the
 one short commit per accepted mail that keeps the duplicate window small, and one portal
-call per chunk of password mails.
+call per chunk of password mails. What became of each mail is kept by a ``Ledger``
+(``syncd.mail._ledger``), which writes the undelivered ones back at the batch's end.
 
 Password mails go through a two-stage pipeline: the batch is cut into chunks of a few
 password mails per core (``chunk_size``); while the mails of chunk k are sent, one
@@ -21,12 +24,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 
 import structlog
 
-from connectors.base import UpdateAccount
 from syncd.errors import (
     MailTemplateError,
     PermanentMailError,
@@ -35,6 +37,7 @@ from syncd.errors import (
     UnavailableError,
 )
 from syncd.mail._dsn import return_path
+from syncd.mail._ledger import Ledger
 from syncd.mail._passwords import PasswordsSet, set_passwords, setting_passwords
 from syncd.mail._rules import (
     Live,
@@ -43,12 +46,10 @@ from syncd.mail._rules import (
     chunks,
     mail_context,
     message_id,
-    retry_time,
     server_trouble,
 )
 from syncd.mail.render import PASSWORD_TEMPLATES, MailRenderer
 from syncd.mail.transports import MailSession, RetryPolicy, send_with_retry
-from syncd.model import AccountStatus
 from syncd.recipient import choose_recipient
 from syncd.store import AuditEntry, Binding, MailRow
 from syncd.wiring import Services
@@ -82,7 +83,6 @@ class Batch:
         on_mail: Callable[[], None] = lambda: None,
         first: bool = True,
     ) -> None:
-        self.actor = actor
         self.services = services
         self.store = services.store
         self.session = session
@@ -93,19 +93,12 @@ class Batch:
         self.sleep = sleep
         self.stop_event = stop_event
         self.heartbeat = heartbeat
-        self.typed = typed
+        self.actor = actor
         self.chunk = chunk or chunk_size()
-        self.on_mail = on_mail  # once per mail settled, for the progress bar
         self.first = first  # the run's first batch: its first mail goes whatever the budget
         self.now = services.clock()
-        self.outcomes: list[MailOutcome] = []
+        self.ledger = Ledger(now=self.now, actor=actor, typed=typed, on_mail=on_mail)
         self.stopped: str | None = None
-        self.failed: list[tuple[int, str]] = []
-        self.deferred: list[tuple[int, str, datetime]] = []
-        self.cancelled: list[tuple[int, str]] = []
-        self.audits: list[AuditEntry] = []
-        self.activate: list[UpdateAccount] = []
-        self._handled: set[int] = set()  # mail ids with an outcome in this batch
         self._committer: ThreadPoolExecutor | None = None
         # The last accepted mail whose "sent" commit may still be running.
         self._recording: tuple[Future[None], MailRow, Binding, str] | None = None
@@ -119,9 +112,10 @@ class Batch:
         for row in due:
             binding = bindings.get(row.key)
             if binding is None or binding.account_id != row.account_id:
-                self._settle(row, "cancelled", REMOVED)
+                self.ledger.settle(row, "cancelled", REMOVED)
             elif row.attempts and self.now - row.created_at > GIVE_UP_AFTER:
-                self._settle(row, "failed", f"not delivered for {GIVE_UP_AFTER}: {row.last_error}")
+                error = f"not delivered for {GIVE_UP_AFTER}: {row.last_error}"
+                self.ledger.settle(row, "failed", error)
             else:
                 live.append((row, binding))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sent") as committer:
@@ -131,13 +125,14 @@ class Batch:
                 self._sent_previous()
                 if self._defer_rest:
                     for row, binding in live:
-                        if row.id not in self._handled:
-                            self._settle(row, "deferred", self.stopped or "", self._to(binding))
+                        if row.id not in self.ledger.handled:
+                            error = self.stopped or ""
+                            self.ledger.settle(row, "deferred", error, self._to(binding))
             finally:
                 if self._recording is not None:  # on the way out with an error: still wait
                     self._recording[0].exception()
-                self._write_back()
-        return self.outcomes, self.stopped
+                self.ledger.write_back(self.store, self.services.portal)
+        return self.ledger.outcomes, self.stopped
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -200,7 +195,7 @@ class Batch:
     def _passwords_for(self, part: list[Live]) -> PasswordsSet:
         """The background stage (``syncd.mail._passwords``): it changes nothing of
         ``self``, so the sending thread alone settles mails."""
-        return set_passwords(self.services.portal, part, self._typed_for)
+        return set_passwords(self.services.portal, part, self.ledger.typed_for)
 
     def _take(self, part: list[Live], done: PasswordsSet) -> dict[int, str]:
         """The passwords the portal took; a mail whose password could not be set is dropped
@@ -212,11 +207,11 @@ class Batch:
             passwords.pop(row.id, None)
             part[:] = [item for item in part if item[0] is not row]
             if not isinstance(outcome.error, PortalUnavailable):
-                self._settle(row, "failed", f"cannot set the password: {outcome.error}")
+                self.ledger.settle(row, "failed", f"cannot set the password: {outcome.error}")
                 continue
             self._stop(f"the portal is unavailable: {outcome.error}")
-            if self._typed_for(row):
-                self._settle(row, "failed", f"the portal is unavailable: {outcome.error}")
+            if self.ledger.typed_for(row):
+                self.ledger.settle(row, "failed", f"the portal is unavailable: {outcome.error}")
         return passwords
 
     def _must_stop(self) -> bool:
@@ -226,7 +221,7 @@ class Batch:
         ``--until-done`` ends however small ``mail.run_budget`` is."""
         if self.stop_event is not None and self.stop_event.is_set():
             self._stop("asked to stop")
-        elif self.monotonic() >= self.deadline and (self._handled or not self.first):
+        elif self.monotonic() >= self.deadline and (self.ledger.handled or not self.first):
             self._stop(OUT_OF_TIME)
         return self.stopped is not None
 
@@ -264,17 +259,17 @@ class Batch:
         try:
             self._send(session, rendering.result())
         except PermanentMailError as error:
-            self._settle(row, "failed", f"{error.code} {error.text}", to)
+            self.ledger.settle(row, "failed", f"{error.code} {error.text}", to)
             return True
         except TemporaryMailError as error:
-            self._settle(row, "deferred", str(error), to)
+            self.ledger.settle(row, "deferred", str(error), to)
             if server_trouble(error) or self._last_deferred:
                 self._stop(f"the mail server is unavailable: {error}")
                 return False
             self._last_deferred = True
             return True
         except MailTemplateError as error:
-            self._settle(row, "deferred", str(error), to)
+            self.ledger.settle(row, "deferred", str(error), to)
             self._stop(f"a mail template fails: {error}; run `syncd check-config`")
             return False
         except (ValueError, smtplib.SMTPException) as error:
@@ -285,14 +280,14 @@ class Batch:
             text = f"cannot be sent: {type(error).__name__}: {error}"
             if password:
                 text = text.replace(password, "***")
-            self._settle(row, "failed", text[:500], to)
+            self.ledger.settle(row, "failed", text[:500], to)
             return True
         self._last_deferred = False
         self._sent_previous()  # in case the transport never called before_accept
         assert self._committer is not None
         future = self._committer.submit(self._commit_sent, row, binding, to)
         self._recording = (future, row, binding, to)
-        self._handled.add(row.id)
+        self.ledger.handled.add(row.id)
         return True
 
     def _send(self, session: MailSession, message: EmailMessage) -> None:
@@ -333,70 +328,9 @@ class Batch:
         except UnavailableError:
             log.error("mail.sent_not_recorded", mail_id=row.id, contractor=row.key)
             raise
-        password_mail = row.template in PASSWORD_TEMPLATES
-        self.outcomes.append(MailOutcome(row.id, row.key, row.template, to, "sent"))
-        self._handled.add(row.id)
-        self.on_mail()
-        log.info("mail.sent", mail_id=row.id, template=row.template, contractor=row.key)
-        if password_mail and binding.status == AccountStatus.PENDING:
-            status = {"status": AccountStatus.ACTIVE.value}
-            self.activate.append(UpdateAccount(row.key, binding.account_id, status))
-
-    def _write_back(self) -> None:
-        """The batch's undelivered mails in one transaction, then the portal's statuses."""
-        if self.failed or self.deferred or self.cancelled or self.audits:
-            self.store.settle_mails(
-                failed=self.failed,
-                deferred=self.deferred,
-                cancelled=self.cancelled,
-                audits=self.audits,
-            )
-        if self.activate:
-            self._activate_in_portal()
-
-    def _activate_in_portal(self) -> None:
-        try:
-            outcomes = self.services.portal.apply(self.activate)
-        except PortalUnavailable as error:
-            log.warning("mail.activation_deferred", count=len(self.activate), error=str(error))
-            return
-        for outcome in outcomes:
-            if not outcome.ok:  # the full reconcile sets it from the binding later
-                log.warning(
-                    "mail.activation_deferred", contractor=outcome.op.key, error=str(outcome.error)
-                )
+        self.ledger.sent(row, binding, to)
 
     # -- bookkeeping ---------------------------------------------------------------------
-
-    def _settle(self, row: MailRow, result: str, error: str, to: str | None = None) -> None:
-        recipient = to or row.recipient
-        retry_at = None
-        if result == "deferred" and self._typed_for(row):
-            result = "failed"  # the typed password is gone: retrying would need it
-        if result == "deferred":
-            retry_at = retry_time(self.now, row.attempts)
-            self.deferred.append((row.id, error, retry_at))
-            log.warning("mail.deferred", mail_id=row.id, contractor=row.key, error=error)
-        elif result == "failed":
-            self.failed.append((row.id, error))
-            log.error("mail.failed", mail_id=row.id, contractor=row.key, error=error)
-        else:
-            self.cancelled.append((row.id, error))
-            log.info("mail.cancelled", mail_id=row.id, contractor=row.key, reason=error)
-        if result != "deferred":
-            detail = {"mail_id": row.id, "template": row.template, "error": error}
-            action = "mail_failed" if result == "failed" else "mail_cancelled"
-            self.audits.append(AuditEntry(row.key, recipient, action, result, detail, self.actor))
-        outcome = MailOutcome(row.id, row.key, row.template, recipient, result, error, retry_at)
-        self.outcomes.append(outcome)
-        self._handled.add(row.id)
-        self.on_mail()
-
-    def _typed_for(self, row: MailRow) -> str | None:
-        """The password a person typed for this mail, if it is that mail."""
-        if self.typed is not None and self.typed[0] == row.id:
-            return self.typed[1]
-        return None
 
     def _stop(self, why: str) -> None:
         if self.stopped is None:

@@ -41,7 +41,7 @@ class _HoldsFinalDot:
     """``smtplib``'s DATA, but ``hold()`` is called just before the final ".": the moment
     the server accepts the message. The mailer waits there for the previous mail's "sent"
     commit, so that commit overlaps this mail's transfer while the server never holds two
-    accepted mails that syncd has not marked sent (``syncd.mail``'s duplicate window).
+    accepted mails that syncd has not marked sent (``syncd.mail.mailer``'s duplicate window).
 
     If ``hold`` raises, the connection is closed without the final ".": a server discards
     a message whose data never ended (RFC 5321 4.1.1.4), so nothing is accepted."""

@@ -1,9 +1,10 @@
 """Turning a mail template and its variables into a ready-to-send ``EmailMessage``.
 
-Templates are Jinja2 files in ``syncd/templates/<language>/`` (see the README there), each
-overridable by a file of the same name in ``mail.templates_dir/<language>/``. Variables are
-strict, so a typo in a template fails at ``check-config`` (``validate_templates``) instead of
-sending a mail with a hole in it.
+Templates are Jinja2 files in ``syncd/mail/templates/<language>/`` (see the README there),
+each overridable by a file of the same name in ``mail.templates_dir/<language>/``. Variables
+are strict, so a typo in a template fails at ``check-config`` (``check_templates``) instead
+of sending a mail with a hole in it. ``check-config`` imports this module and not the mailer
+(``syncd.mail.mailer``), so checking a file loads no state store, connector or bcrypt.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
@@ -28,6 +29,9 @@ from syncd.clock import utcnow
 from syncd.errors import ConfigError, MailTemplateError
 from syncd.mail import _mime
 from syncd.passwords import generate_password
+
+if TYPE_CHECKING:
+    from syncd.config import Config
 
 LANGUAGES = ("pl", "en")
 TEMPLATE_NAMES = (
@@ -267,3 +271,23 @@ def _check_one(renderer: MailRenderer, template: str, context: dict[str, Any]) -
                     "{{ login }} and {{ password }}; the customer could not sign in"
                 )
     return None
+
+
+def make_renderer(config: Config, language: str | None = None) -> MailRenderer:
+    """The configured renderer, in ``language`` (default: ``mail.language``)."""
+    mail = config.mail
+    return MailRenderer(
+        language or mail.language.value,
+        mail.templates_dir,
+        sender=mail.sender,
+        reply_to=mail.reply_to,
+        portal_url=str(mail.portal_url) if mail.portal_url else None,
+    )
+
+
+def check_templates(config: Config) -> None:
+    """Render every mail with sample data (``check-config``, daemon start); raises
+    ``MailTemplateError`` (a configuration error, exit 2) listing each one that fails."""
+    problems = validate_templates(make_renderer(config))
+    if problems:
+        raise MailTemplateError(problems)

@@ -5,6 +5,10 @@ instances share it, MariaDB too). Its schema is managed by alembic migrations th
 ``migrate()`` applies on start. The cycle writes each batch of results with one
 ``commit_batch`` call: the account changes, their audit entries and the mails they cause go
 in one transaction (spec section 6), so a crash can neither lose a mail nor invent one.
+
+``StateStore`` is this module's class with two mixins: its reads of the bindings
+(``_bindings``) and its side of the mailer (``_mail``); the batch's statements are
+``_batch``'s, the rows ``_rows``'s, the engine and migrations ``_db``'s.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from syncd.errors import FatalError
 from syncd.model import Conflict
 from syncd.store import _batch as batch
 from syncd.store import _db as db
-from syncd.store import _mail as mail_sql
+from syncd.store._bindings import (
+    INACTIVE,
+    KEYS_PER_QUERY,
+    UNDIGESTED,
+    BindingReads,
+    index_entry,
+)
+from syncd.store._mail import MailDelivery
 from syncd.store._rows import (
     AuditEntry,
     AuditRow,
@@ -34,7 +45,6 @@ from syncd.store._rows import (
     RecordFailure,
     RunRow,
     audit_from_row,
-    binding_from_row,
     binding_params,
     conflict_from_row,
     dump_json,
@@ -61,23 +71,12 @@ __all__ = [
     "index_entry",
 ]
 
-_INSERT_AUDIT = sa.insert(audit)
-# Rows fetched per round trip when streaming all bindings.
-_STREAM_CHUNK = 1000
-# Keys (or logins) per ``IN (...)`` list: well under every backend's parameter limit.
-KEYS_PER_QUERY = 1000
-# ``binding_index`` values that never equal a digest (see there).
-INACTIVE = ""
-UNDIGESTED = "?"
 
+class StateStore(BindingReads, MailDelivery):
+    """syncd's state database. Open with ``StateStore.open(url)``, then ``migrate()``.
 
-def index_entry(item: Binding) -> str:
-    """What ``StateStore.binding_index`` holds for ``item``."""
-    return INACTIVE if item.status == "inactive" else (item.source_fingerprint or UNDIGESTED)
-
-
-class StateStore:
-    """syncd's state database. Open with ``StateStore.open(url)``, then ``migrate()``."""
+    Its reads of the bindings are ``BindingReads``'s (``syncd.store._bindings``), its
+    side of the mailer ``MailDelivery``'s (``syncd.store._mail``)."""
 
     def __init__(self, engine: sa.Engine, url: str, clock: Callable[[], datetime]) -> None:
         self._engine = engine
@@ -126,62 +125,6 @@ class StateStore:
             yield connection
 
     # -- the cycle's side -------------------------------------------------------------------
-
-    def load_bindings(self, keys: Collection[str] | None = None) -> dict[str, Binding]:
-        """Every binding by contractor key (only those of ``keys``, when given), read with
-        one query streamed in chunks (``keys``: one query per ``KEYS_PER_QUERY`` keys)."""
-        if keys is None:
-            return self._bindings_where([None])
-        ordered = sorted(set(keys))
-        return self._bindings_where(
-            [
-                binding.c.contractor_key.in_(ordered[i : i + KEYS_PER_QUERY])
-                for i in range(0, len(ordered), KEYS_PER_QUERY)
-            ]
-        )
-
-    def bindings_with_logins(self, logins: Collection[str]) -> dict[str, Binding]:
-        """The bindings holding any of ``logins``, by contractor key (one query per
-        ``KEYS_PER_QUERY`` logins): who owns a login, without reading every binding."""
-        ordered = sorted(set(logins))
-        return self._bindings_where(
-            [
-                binding.c.login.in_(ordered[i : i + KEYS_PER_QUERY])
-                for i in range(0, len(ordered), KEYS_PER_QUERY)
-            ]
-        )
-
-    def _bindings_where(
-        self, conditions: Sequence[sa.ColumnElement[bool] | None]
-    ) -> dict[str, Binding]:
-        found: dict[str, Binding] = {}
-        with self.begin(write=False) as connection:
-            for condition in conditions:
-                query = sa.select(binding)
-                if condition is not None:
-                    query = query.where(condition)
-                result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
-                found.update((row.contractor_key, binding_from_row(row._mapping)) for row in result)
-        return found
-
-    def binding_index(self) -> dict[str, str]:
-        """Contractor key -> the raw-row digest its binding was applied from, for every
-        binding, in one streamed query: all a quiet cycle needs of the bindings.
-
-        An inactive binding (deactivated account) reads ``INACTIVE``, one applied before
-        raw digests existed ``UNDIGESTED``: neither equals a real digest, so their
-        contractors are mapped again when the ERP has them.
-        """
-        entry = sa.case(
-            (binding.c.status == "inactive", sa.literal(INACTIVE)),
-            else_=sa.func.coalesce(binding.c.source_fingerprint, sa.literal(UNDIGESTED)),
-        )
-        query = sa.select(binding.c.contractor_key, entry)
-        with self.begin(write=False) as connection:
-            result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
-            # The server decides each entry and ``dict`` takes the (key, entry) rows as they
-            # are: no Python code runs per binding.
-            return dict(iter(result))  # not dict(result): a result has keys(), the columns
 
     def commit_batch(
         self,
@@ -300,116 +243,7 @@ class StateStore:
             message = f"cannot finish run {run_id}: it was never started (a bug in the caller)"
             raise FatalError(message)
 
-    # -- the mailer's side ------------------------------------------------------------------
-
-    def due_mails(self, *, limit: int = 100, key: str | None = None) -> list[MailRow]:
-        """Pending mails whose ``not_before`` has passed, oldest first (only ``key``'s)."""
-        query = (
-            sa.select(outbox)
-            .where(outbox.c.status == "pending", outbox.c.not_before <= self.clock())
-            .order_by(outbox.c.not_before, outbox.c.id)
-            .limit(limit)
-        )
-        if key is not None:
-            query = query.where(outbox.c.contractor_key == key)
-        with self.begin(write=False) as connection:
-            return [mail_from_row(row._mapping) for row in connection.execute(query)]
-
-    def mark_mail(
-        self,
-        mail_id: int,
-        *,
-        status: str,
-        error: str | None = None,
-        retry_at: datetime | None = None,
-    ) -> None:
-        """Record one delivery attempt: ``sent``, ``failed`` (for good), or ``pending`` again
-        with ``retry_at`` as its new ``not_before`` after a temporary SMTP error."""
-        values: dict[str, Any] = {"status": status, "attempts": outbox.c.attempts + 1}
-        values["last_error"] = error
-        if status == "sent":
-            values["sent_at"] = self.clock()
-        if retry_at is not None:
-            values["not_before"] = retry_at
-        with self.begin() as connection:
-            connection.execute(sa.update(outbox).where(outbox.c.id == mail_id).values(values))
-
-    def record_sent(
-        self,
-        mail_id: int,
-        *,
-        activate: str | None,
-        entry: AuditEntry,
-        recipient: str | None = None,
-    ) -> None:
-        """Record, in one short transaction, that the SMTP server accepted mail ``mail_id``
-        (sent to ``recipient``, when the mailer chose another address than the row's).
-
-        ``activate`` names the contractor whose account now has a password (activation,
-        reset): its binding gets ``activated`` and, if it was pending, status ``active``.
-        """
-        now = self.clock()
-        sent = {"m_id": mail_id, "m_now": now, "m_to": recipient}
-        with self.begin() as connection:
-            connection.execute(mail_sql.SENT, sent)
-            if activate is not None:
-                connection.execute(mail_sql.ACTIVATED, {"b_key": activate, "b_now": now})
-            connection.execute(_INSERT_AUDIT, [batch.audit_values(entry, now, None)])
-
-    def settle_mails(
-        self,
-        *,
-        failed: Sequence[tuple[int, str]] = (),
-        deferred: Sequence[tuple[int, str, datetime]] = (),
-        cancelled: Sequence[tuple[int, str]] = (),
-        audits: Sequence[AuditEntry] = (),
-    ) -> None:
-        """Record a batch's undelivered mails in one transaction: ``failed`` (id, answer)
-        for good, ``deferred`` (id, error, retry at) to try again, ``cancelled`` (id, why)."""
-        now = self.clock()
-        with self.begin() as connection:
-            if failed:
-                params = [{"m_id": i, "m_error": e} for i, e in failed]
-                connection.execute(mail_sql.FAILED, params)
-            if deferred:
-                params = [{"m_id": i, "m_error": e, "m_retry_at": at} for i, e, at in deferred]
-                connection.execute(mail_sql.DEFERRED, params)
-            if cancelled:
-                params = [{"m_id": i, "m_error": e} for i, e in cancelled]
-                connection.execute(mail_sql.CANCELLED, params)
-            if audits:
-                rows = [batch.audit_values(a, now, None) for a in audits]
-                connection.execute(sa.insert(audit), rows)
-
-    def cancel_pending(self, key: str, templates: Sequence[str], *, why: str) -> None:
-        """Cancel contractor ``key``'s pending mails of these ``templates`` (one statement)."""
-        params = [{"m_key": key, "m_template": t, "m_error": why} for t in templates]
-        with self.begin() as connection:
-            connection.execute(mail_sql.CANCEL_TEMPLATES, params)
-
-    def bindings_for(self, keys: Collection[str]) -> dict[str, Binding]:
-        """The bindings of ``keys`` (those that have one), read with one query."""
-        if not keys:
-            return {}
-        query = sa.select(binding).where(binding.c.contractor_key.in_(sorted(keys)))
-        with self.begin(write=False) as connection:
-            rows = connection.execute(query).mappings()
-            return {row["contractor_key"]: binding_from_row(row) for row in rows}
-
     # -- the read side: status, explain, history, mail list -----------------------------
-
-    def binding(self, key: str) -> Binding | None:
-        """The binding of contractor ``key``, if it has one."""
-        return self._one_binding(binding.c.contractor_key == key)
-
-    def find_binding_by_login(self, login: str) -> Binding | None:
-        """The binding whose login is ``login`` (already normalised), if any."""
-        return self._one_binding(binding.c.login == login)
-
-    def _one_binding(self, where: sa.ColumnElement[bool]) -> Binding | None:
-        with self.begin(write=False) as connection:
-            row = connection.execute(sa.select(binding).where(where)).mappings().first()
-        return None if row is None else binding_from_row(row)
 
     def failure_counts(self) -> dict[str, int]:
         """How many records are ``quarantined`` and how many ``retrying`` (one GROUP BY)."""
@@ -495,9 +329,3 @@ class StateStore:
                 "mail": connection.execute(purge_mail).rowcount,
                 "runs": connection.execute(purge_runs).rowcount,
             }
-
-    def counts_by_status(self) -> dict[str, int]:
-        """How many bound accounts there are in each status."""
-        query = sa.select(binding.c.status, sa.func.count()).group_by(binding.c.status)
-        with self.begin(write=False) as connection:
-            return {status: int(count) for status, count in connection.execute(query)}

@@ -26,7 +26,7 @@ from syncd.accounts import Support
 from syncd.config import Config
 from syncd.cycle import CycleRequest, run_cycle
 from syncd.errors import RecordError, UnavailableError, UnknownContractor
-from syncd.mail import mail_after_sync
+from syncd.mail.mailer import mail_after_sync
 from syncd.store import Binding
 from syncd.support_cli import MAIL_STATUSES
 from syncd.web.chart import cycle_chart

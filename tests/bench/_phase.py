@@ -103,7 +103,7 @@ def _cycle(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _mail(spec: dict[str, Any]) -> dict[str, Any]:
     from syncd.config import load_config
-    from syncd.mail import MailerOptions, send_due_mail
+    from syncd.mail.mailer import MailerOptions, send_due_mail
     from syncd.wiring import open_services
 
     options = MailerOptions(budget=timedelta(hours=1))

@@ -30,7 +30,7 @@ import structlog
 from connectors.subiekt_gt.fake import GtContractor
 from syncd.config import load_config
 from syncd.cycle import CycleRequest, run_cycle
-from syncd.mail import MailerOptions, send_due_mail
+from syncd.mail.mailer import MailerOptions, send_due_mail
 from syncd.passwords import cores, hash_password
 from syncd.wiring import open_services
 from tests.gt_env import GtEnv

@@ -15,8 +15,8 @@ import pytest
 from connectors.base import OpOutcome, Portal, PortalOp, SetPassword
 from syncd.config import load_config
 from syncd.errors import UnavailableError
-from syncd.mail import MailerOptions, send_due_mail
 from syncd.mail._rules import chunks
+from syncd.mail.mailer import MailerOptions, send_due_mail
 from syncd.passwords import verify_password
 from syncd.wiring import open_services
 from tests.gt_env import GtEnv, gt_env

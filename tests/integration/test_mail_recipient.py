@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from syncd.config import load_config
-from syncd.mail import send_due_mail
+from syncd.mail.mailer import send_due_mail
 from syncd.wiring import open_services
 from tests.gt_env import GtEnv, gt_env
 from tests.mail_env import Clock, received, smtp_section

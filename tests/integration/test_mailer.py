@@ -11,7 +11,7 @@ import structlog
 
 from syncd.config import Config, load_config
 from syncd.cycle import CycleRequest, run_cycle
-from syncd.mail import MailerOptions, mail_after_sync, send_due_mail
+from syncd.mail.mailer import MailerOptions, mail_after_sync, send_due_mail
 from syncd.passwords import verify_password
 from syncd.wiring import open_services
 from tests.gt_env import GtEnv, gt_env

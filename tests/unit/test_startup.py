@@ -1,6 +1,8 @@
-"""Start-up cost: ``syncd --help`` loads no driver, connector, pydantic model or Jinja2, and
+"""Start-up cost: ``syncd --help`` loads no driver, connector, pydantic model or Jinja2,
 ``syncd status`` on a current store loads no alembic, cycle, mail package or connector (on
-SQLite not even SQLAlchemy: ``syncd._status_sqlite``). These count modules, not seconds."""
+SQLite not even SQLAlchemy: ``syncd._status_sqlite``), and ``syncd check-config`` loads the
+configuration and the mail templates but no state store, SQLAlchemy, bcrypt or connector.
+These count modules, not seconds."""
 
 from __future__ import annotations
 
@@ -116,6 +118,27 @@ def test_status_of_a_current_sqlite_store_imports_no_sqlalchemy_cycle_mail_or_co
         loaded = _modules_after(["--config", demo_config, *argv])
         assert "syncd._status_sqlite" in loaded  # the command ran (and read the store)
         assert sorted(m for m in loaded if m.startswith(STATUS_SQLITE_NEVER)) == []
+
+
+# What ``check-config`` (offline) never needs: it validates the file (every kind's config
+# section, ``connectors.<kind>.config``, builds the source and portal unions) and renders
+# every mail template with sample data (Jinja2, and a generated password, which is not a
+# hash); it opens no state store, ERP, portal or mail server.
+CHECK_CONFIG_NEVER = (
+    *(m for m in STATUS_NEVER if m not in ("syncd.mail", "jinja2")), "sqlalchemy", "argon2",
+    "syncd.store", "syncd.wiring", "syncd.status", "syncd.mail.mailer", "syncd.mail._batch",
+    "syncd.mail.transports", "syncd.mail.bounces", "psycopg", "pymysql", "pyodbc", "rich",
+    "email_validator",
+)  # fmt: skip
+CHECK_CONFIG_NEEDS = ("syncd.config", "syncd.mail.render", "jinja2")
+
+
+def test_check_config_imports_no_store_sqlalchemy_bcrypt_or_connector(demo_config: str) -> None:
+    """``syncd check-config`` renders the templates without the mailer, store or a connector."""
+    for argv in (["check-config"], ["check-config", "--json"]):
+        loaded = _modules_after(["--config", demo_config, *argv])
+        assert set(CHECK_CONFIG_NEEDS) <= loaded  # the command ran (and rendered the mails)
+        assert sorted(m for m in loaded if m.startswith(CHECK_CONFIG_NEVER)) == []
 
 
 def test_status_of_a_store_elsewhere_goes_through_sqlalchemy(
