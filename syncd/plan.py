@@ -29,9 +29,10 @@ from syncd._plan_items import (
     changes_between,
 )
 from syncd._plan_logins import Claims, enforce_unique_logins
+from syncd._plan_resolve import resolve_creates
 from syncd._spool import Spool, Spooled
 from syncd.mapping import fold_login
-from syncd.model import AccountStatus, Conflict, ConflictKind, DesiredAccount, Unchanged
+from syncd.model import AccountStatus, Conflict, DesiredAccount, Unchanged
 
 __all__ = [
     "Adopt",
@@ -372,62 +373,3 @@ def _plan_removals(
         plan.held_check, plan.held_reason = hold.check, hold.reason
     else:
         plan.remove.extend(removals)
-
-
-def resolve_creates(
-    plan: Plan,
-    existing: Mapping[str, ExistingAccount],
-    *,
-    adopt_existing: bool,
-    portal_fields: frozenset[str] | None = None,
-) -> Plan:
-    """Decide what to do with creates whose login the portal already has (spec section 2).
-
-    ``existing`` maps login to the portal's account. An account that syncd itself created
-    for the same contractor (its bookkeeping was lost, e.g. a crash between the portal write
-    and the state write) is simply bound again. An unmanaged account is adopted when
-    ``portal.adopt_existing`` is true and is a conflict otherwise.
-    """
-    # Logins freed earlier in this same cycle: removals and renames are applied before creates.
-    freed = {r.account_id for r in plan.remove if r.mode == "delete"}
-    freed.update(u.account_id for u in plan.update if "login" in u.changes)
-    taken: list[str] = []  # creates that become an adoption or a conflict
-    for create in plan.create.with_logins(existing.keys()):
-        desired = create.desired
-        account = existing[desired.login]
-        if account.id == create.replaces or account.id in freed:
-            continue
-        taken.append(desired.key)
-        own = account.contractor_key == desired.key
-        what = "e-mail" if desired.login == desired.email else "symbol"  # portal.login
-        if own or (adopt_existing and not account.contractor_key):
-            changes = changes_between(account.fields, desired.fields())
-            if portal_fields is not None:
-                changes = {k: c for k, c in changes.items() if k in portal_fields}
-            plan.adopt.append(Adopt(desired, account.id, changes, own=own, status=account.status))
-            continue
-        if account.contractor_key:
-            whose = f"the account of contractor {account.contractor_key}"
-            fix = f"give each contractor its own {what} in the ERP"
-        else:
-            whose = "an account that syncd did not create"
-            fix = (
-                f"set portal.adopt_existing: true to take it over, or change the {what} in "
-                "the ERP or the login in the portal"
-            )
-        reason = (
-            f"contractor {desired.key} ({desired.symbol}, {desired.name}) has {what} "
-            f"{desired.login}, but the portal already has {whose} with that login: {fix}"
-        )
-        plan.conflict.append(
-            Conflict(
-                desired.key,
-                desired.symbol,
-                desired.name,
-                desired.login,
-                ConflictKind.LOGIN_TAKEN,
-                reason,
-            )
-        )
-    plan.create.drop(taken)
-    return plan
