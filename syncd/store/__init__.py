@@ -66,13 +66,13 @@ _INSERT_AUDIT = sa.insert(audit)
 _STREAM_CHUNK = 1000
 # Keys (or logins) per ``IN (...)`` list: well under every backend's parameter limit.
 KEYS_PER_QUERY = 1000
-# ``binding_index`` values that never equal a digest (see there).
+# ``binding_entries`` values that never equal a digest (see there).
 INACTIVE = ""
 UNDIGESTED = "?"
 
 
 def index_entry(item: Binding) -> str:
-    """What ``StateStore.binding_index`` holds for ``item``."""
+    """What ``StateStore.binding_entries`` gives for ``item``."""
     return INACTIVE if item.status == "inactive" else (item.source_fingerprint or UNDIGESTED)
 
 
@@ -164,9 +164,10 @@ class StateStore:
                 found.update((row.contractor_key, binding_from_row(row._mapping)) for row in result)
         return found
 
-    def binding_index(self) -> dict[str, str]:
-        """Contractor key -> the raw-row digest its binding was applied from, for every
-        binding, in one streamed query: all a quiet cycle needs of the bindings.
+    def binding_entries(self) -> Iterator[tuple[str, str]]:
+        """(contractor key, the raw-row digest its binding was applied from) for every
+        binding, streamed from one query: all a quiet cycle needs of the bindings
+        (``syncd._binding_index``, which keeps them compact and may read them twice).
 
         An inactive binding (deactivated account) reads ``INACTIVE``, one applied before
         raw digests existed ``UNDIGESTED``: neither equals a real digest, so their
@@ -179,9 +180,7 @@ class StateStore:
         query = sa.select(binding.c.contractor_key, entry)
         with self.begin(write=False) as connection:
             result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
-            # The server decides each entry and ``dict`` takes the (key, entry) rows as they
-            # are: no Python code runs per binding.
-            return dict(iter(result))  # not dict(result): a result has keys(), the columns
+            yield from result  # a Row unpacks like the (key, entry) tuple it is typed as
 
     def commit_batch(
         self,

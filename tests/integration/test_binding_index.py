@@ -21,7 +21,7 @@ def store(db_url: str) -> Iterator[StateStore]:
 
 
 def test_index_holds_digests_and_marks_inactive_and_undigested(store: StateStore) -> None:
-    """binding_index maps key to digest; inactive and digest-less bindings never match one."""
+    """binding_entries gives key and digest; inactive and digest-less bindings never match one."""
     store.commit_batch(
         upserts=[
             make_binding("1", source_fingerprint="r2:aa"),
@@ -29,7 +29,7 @@ def test_index_holds_digests_and_marks_inactive_and_undigested(store: StateStore
             make_binding("3"),
         ]
     )
-    assert store.binding_index() == {"1": "r2:aa", "2": INACTIVE, "3": UNDIGESTED}
+    assert sorted(store.binding_entries()) == [("1", "r2:aa"), ("2", INACTIVE), ("3", UNDIGESTED)]
 
 
 def test_bindings_by_keys_and_by_logins_in_chunks(store: StateStore) -> None:

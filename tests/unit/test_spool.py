@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
+from syncd._binding_index import BindingIndex
 from syncd._cycle_plan import _attach, compare_records
 from syncd._spool import Spool
 from syncd.model import Contact, DesiredAccount, RawRecord, SourceContractor
@@ -72,7 +73,9 @@ def test_a_spooled_plan_creates_the_same_accounts_and_keeps_login_conflicts() ->
     records = [_record("1", "a@x.pl"), _record("2", "b@x.pl"), _record("3", "b@x.pl")]
     spool = Spool()
     try:
-        items = list(compare_records(records, {}, {}, dict, full=False, spool=spool))
+        items = list(
+            compare_records(records, BindingIndex(tuple), {}, dict, full=False, spool=spool)
+        )
         assert all(isinstance(i, DesiredAccount) and i.phone is None for i in items)
         plan = make_plan(items, {}, PlanOptions())
         _attach(plan.create, spool)
