@@ -2,21 +2,23 @@
 
 A quiet cycle needs of every binding only "is this key bound, and was it applied from these
 raw rows?", then which bound keys the ERP did not return. A ``dict`` of key string to
-digest string answered that with about 180 bytes per binding, the largest thing a no-op
+digest string answered that with about 183 bytes per binding, the largest thing a no-op
 cycle held at 100,000 contractors (issue 10: 150 MiB at 100,000, 1.3x that at 200,000).
-``BindingIndex`` keeps 29 bytes per binding and no object per binding:
+``BindingIndex`` keeps about 29 bytes per binding and no object per binding:
 
-- ``_hashes`` (``array('q')``): a 64-bit hash of each key, sorted, searched with ``bisect``;
-  ``_slots`` (``array('I')``): where that binding's digest and flags sit, in read order;
-- ``_digests`` (16 bytes a binding): an ``r3:`` digest's 128 bits exactly (the hex string's
+- ``_entries`` (``array('q')``): per binding, the top 32 bits of its key's hash above the
+  number of its slot, sorted (so by hash); ``_directory`` (``array('I')``, about 2 bytes a
+  binding): where each run of equal top bits starts, so a lookup reads about one entry;
+- ``_digests`` (16 bytes a slot): an ``r3:`` digest's 128 bits exactly (its hex digits'
   bytes), any other digest's BLAKE2b-128 (never compared with the exact ones: its kind
   differs), nothing for an inactive or undigested binding (they never match);
-- ``_flags`` (one byte): the kind, and whether the ERP returned that binding this cycle.
+- ``_flags`` (one byte a slot): the kind, and whether the ERP returned that binding.
 
-Two keys may share a hash: a lookup compares every entry of that hash with the record's
-digest, and only an equal digest makes a record unchanged. A digest covers the raw rows,
-the key among them (``connectors._stream.row_digester``, ``SourceContractor.raw_fingerprint``),
-so two bindings never share one: an equal digest names the very binding whatever the hash
+Two keys may share those 32 bits (about one pair in 100,000 bindings, more when a test
+injects a poor hash): a lookup compares every entry of that hash with the record's digest,
+and only an equal digest makes a record unchanged. A digest covers the raw rows, the key
+among them (``connectors._stream.row_digester``, ``SourceContractor.raw_fingerprint``), so
+two bindings never share one: an equal digest names the very binding whatever the hash
 says. A record matching no digest is mapped and its binding loaded by key
 (``StateStore.load_bindings``), which is exact; ``confirm`` then marks that binding seen.
 Which bindings went out of scope is read back from the store's rows (``rows``: a second
@@ -28,11 +30,12 @@ the bindings loaded.
 from __future__ import annotations
 
 import hashlib
+import struct
 from array import array
-from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Collection, Container, Iterable
-from itertools import count, islice, repeat
-from operator import and_, lshift, or_, rshift, sub
+from itertools import accumulate, count, islice, repeat
+from operator import add, and_, or_, rshift
 
 from syncd.store import INACTIVE, UNDIGESTED
 
@@ -41,7 +44,9 @@ _EXACT, _OTHER, _UNDIGESTED, _INACTIVE = 0, 1, 2, 3  # kinds, in ``_flags``' low
 _KIND = 3
 _SEEN = 4
 _NO_DIGEST = bytes(16)
-_SLOT_BITS = 32  # slots are numbered in an array('I'): up to 4,294,967,295 bindings
+_SLOT_BITS = 32  # an entry's low bits number its slot: up to 4,294,967,295 bindings
+_SLOT = (1 << _SLOT_BITS) - 1
+_HASH = -1 << _SLOT_BITS  # an entry's (and a key hash's) high bits, as a mask
 _CHUNK = 1024  # rows taken at a time while building
 _HALF = 1 << 63  # a key hash (signed 64 bits) plus this is its unsigned rank
 
@@ -79,10 +84,22 @@ class BindingIndex:
     Built from ``rows()`` ((key, entry) pairs, ``StateStore.binding_entries``), which it
     calls again for ``gone`` when needed; ``watch`` keys are checked exactly while building
     (``bound``): the few records in backoff. ``hash_key`` (a signed 64-bit int, like
-    ``hash``) is injectable so a test can make every key collide. A directory of the
-    sorted hashes' positions by their top bits (about 2 bytes a binding) leaves ``bisect``
-    one or two steps instead of seventeen.
+    ``hash``; only its top 32 bits are kept) is injectable so a test can make every key
+    collide.
     """
+
+    __slots__ = (
+        "_digests",
+        "_directory",
+        "_entries",
+        "_flags",
+        "_hash",
+        "_rows",
+        "_seen_managed",
+        "_shift",
+        "bound",
+        "managed",
+    )
 
     def __init__(
         self,
@@ -96,28 +113,27 @@ class BindingIndex:
         self.bound: set[str] = set()  # the ``watch`` keys that have a binding
         self.managed = 0  # bindings that are not inactive
         self._seen_managed = 0
-        hashes = array("q")
         self._digests = bytearray()
         self._flags = bytearray()
         watched = set(watch)
+        # Each entry is one int, hash bits above slot bits, made and sorted in C calls: a
+        # short-lived list (about 45 bytes a binding), no tuple and no Python per binding.
+        order: list[int] = []
         stream = iter(rows())
         while chunk := list(islice(stream, _CHUNK)):
             keys, entries = zip(*chunk, strict=True)
-            hashes.extend(map(hash_key, keys))
+            slots = count(len(order))
+            order.extend(map(or_, map(and_, map(hash_key, keys), repeat(_HASH)), slots))
             self.bound.update(watched.intersection(keys))
             self._append(entries)
-        # Sort by hash, carrying each entry's slot in the low bits of one int: one short-lived
-        # list of ints (about 57 bytes a binding), no tuple per binding, no Python per item.
-        order = list(map(or_, map(lshift, hashes, repeat(_SLOT_BITS)), count()))
-        del hashes
         order.sort()
-        self._hashes = array("q", map(rshift, order, repeat(_SLOT_BITS)))
-        self._slots = array("I", map(and_, order, repeat((1 << _SLOT_BITS) - 1)))
-        del order
-        buckets = 1 << max(len(self._hashes) // 2, 1).bit_length()
-        self._shift = 64 - buckets.bit_length() + 1
-        lowest = map(sub, map(lshift, range(buckets + 1), repeat(self._shift)), repeat(_HALF))
-        self._directory = array("I", map(bisect_left, repeat(self._hashes), lowest))
+        buckets = 1 << max(len(order) // 2, 1).bit_length()
+        self._shift = 64 - buckets.bit_length() + 1  # an entry's top bits name its bucket
+        sizes = Counter(map(rshift, map(add, order, repeat(_HALF)), repeat(self._shift)))
+        starts = accumulate(map(sizes.get, range(buckets), repeat(0)), initial=0)
+        self._directory = array("I", starts)
+        # Through struct: array("q", a_list) parses every item as a call's argument.
+        self._entries = array("q", struct.pack(f"{len(order)}q", *order))
 
     def _append(self, entries: tuple[str, ...]) -> None:
         """Keep the kind and digest of each entry. A chunk of ``r3:`` digests only (a
@@ -148,20 +164,13 @@ class BindingIndex:
     def __len__(self) -> int:
         return len(self._flags)
 
-    def _first(self, wanted: int) -> int:
-        """Where the hashes equal to ``wanted`` start in ``_hashes`` (-1: none)."""
-        bucket = (wanted + _HALF) >> self._shift
-        end = self._directory[bucket + 1]
-        at = bisect_left(self._hashes, wanted, self._directory[bucket], end)
-        return at if at < end and self._hashes[at] == wanted else -1
-
     def _slots_of(self, key: str) -> Iterable[int]:
         """The slots of the bindings whose key hashes like ``key`` (usually one or none)."""
-        hashes, wanted = self._hashes, self._hash(key)
-        at = self._first(wanted)
-        while 0 <= at < len(hashes) and hashes[at] == wanted:
-            yield self._slots[at]
-            at += 1
+        wanted = self._hash(key) & _HASH
+        bucket = (wanted + _HALF) >> self._shift
+        for entry in self._entries[self._directory[bucket] : self._directory[bucket + 1]]:
+            if entry & _HASH == wanted:
+                yield entry & _SLOT
 
     def _holds(self, slot: int, entry: str) -> bool:
         """Whether ``slot`` was kept of ``entry`` (a marker, or a digest's string)."""
@@ -186,25 +195,26 @@ class BindingIndex:
         Run once per ERP record, so written out (``_first``, ``_holds`` and ``_mark``
         inline for the usual ``r3:`` digest): the stored bytes' hex against the record's
         string, no parsing."""
-        wanted = self._hash(key)
+        wanted = self._hash(key) & _HASH
         bucket = (wanted + _HALF) >> self._shift
-        directory, hashes = self._directory, self._hashes
-        end = directory[bucket + 1]
-        at = bisect_left(hashes, wanted, directory[bucket], end)
+        directory, entries = self._directory, self._entries
+        at, end = directory[bucket], directory[bucket + 1]
         found = ABSENT
-        while at < end and hashes[at] == wanted:  # equal hashes share a bucket
-            slot = self._slots[at]
-            flags = self._flags[slot]
-            kind = flags & _KIND
-            if (
-                kind == _EXACT
-                and digest == _EXACT_PREFIX + self._digests[16 * slot : 16 * slot + 16].hex()
-            ) or (kind == _OTHER and self._holds(slot, digest)):
-                if not flags & _SEEN:
-                    self._flags[slot] = flags | _SEEN
-                    self._seen_managed += 1
-                return SAME
-            found = DIFFERENT
+        while at < end:  # about one entry
+            entry = entries[at]
+            if entry & _HASH == wanted:
+                slot = entry & _SLOT
+                flags = self._flags[slot]
+                kind = flags & _KIND
+                if (
+                    kind == _EXACT
+                    and digest == _EXACT_PREFIX + self._digests[16 * slot : 16 * slot + 16].hex()
+                ) or (kind == _OTHER and self._holds(slot, digest)):
+                    if not flags & _SEEN:
+                        self._flags[slot] = flags | _SEEN
+                        self._seen_managed += 1
+                    return SAME
+                found = DIFFERENT
             at += 1
         return found
 
