@@ -6,11 +6,10 @@ the digest is compared with the one its binding was applied from (``BindingIndex
 hash and the digest in arrays, about 29 bytes a binding, from one streamed query), and only
 a contractor whose rows differ is built, mapped and given its full binding (loaded
 ``KEYS_PER_QUERY`` keys at a time). Bindings the ERP no longer returns are loaded after the
-read, for their removals. Everything else the
-pure plan needs from the state store is read here, each in one query whatever the ERP's
-size: the records in backoff (``syncd.backoff``) and the last good read's scope
-(``syncd.safety``); the owners of the logins that changed contractors ask for are looked up
-by login (``StateStore.bindings_with_logins``).
+read, for their removals. Everything else the pure plan needs from the state store is read
+here, each in one query whatever the ERP's size: the records in backoff (``syncd.backoff``)
+and the last good read's scope (``syncd.safety``); the owners of the logins that changed
+contractors ask for are looked up by login (``StateStore.bindings_with_logins``).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from connectors.base import Digesting, LimitedPortal
 from syncd import backoff, safety
-from syncd._binding_index import SAME, BindingIndex
+from syncd._binding_index import ABSENT, SAME, BindingIndex
 from syncd._spool import Spool
 from syncd.mapping import map_contractor, within_limits
 from syncd.model import (
@@ -172,7 +171,7 @@ def compare_records(
         known = index.compare(record.key, digest)
         if known == SAME and not full:
             item = Unchanged(record.key, record.symbol, record.tax_id)
-        elif known and record.key not in bindings:
+        elif known != ABSENT and record.key not in bindings:
             waiting.append(record.key)
         if not waiting:  # nothing to wait for: straight through, nothing held
             yield item if isinstance(item, Unchanged) else mapped(item)
