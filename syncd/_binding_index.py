@@ -34,7 +34,7 @@ import struct
 from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Container, Iterable
-from itertools import accumulate, count, islice, repeat
+from itertools import accumulate, compress, count, islice, repeat
 from operator import add, and_, or_, rshift
 
 from syncd.store import INACTIVE, UNDIGESTED
@@ -232,17 +232,32 @@ class BindingIndex:
 
     def gone(self, loaded: Container[str]) -> list[str]:
         """The managed bindings the ERP did not return, given the keys whose bindings were
-        ``loaded`` for records it did return: nothing read when every one was seen."""
+        ``loaded`` for records it did return: nothing read when every one was seen.
+
+        Only a row whose key hashes like an unseen managed slot can be one: the rows are
+        sifted by that (few) set of hashes in C calls, and only those few checked here."""
         if self._seen_managed == self.managed:
             return []
+        unseen = bytes(  # the kind byte of every managed slot not seen: 1, others 0
+            1 if flags & _SEEN == 0 and flags & _KIND != _INACTIVE else 0 for flags in range(8)
+        )
+        marks = self._flags.translate(unseen.ljust(256, b"\0"))
+        slots = map(and_, self._entries, repeat(_SLOT))
+        wanted = set(
+            map(and_, compress(self._entries, map(marks.__getitem__, slots)), repeat(_HASH))
+        )
         missing = []
-        for key, entry in self._rows():
-            if entry == INACTIVE or key in loaded:
-                continue
-            if entry != UNDIGESTED and any(
-                self._flags[slot] & _SEEN and self._holds(slot, entry)
-                for slot in self._slots_of(key)
-            ):
-                continue
-            missing.append(key)
+        stream = iter(self._rows())
+        while chunk := list(islice(stream, _CHUNK)):
+            keys = [key for key, _ in chunk]
+            hashed = map(and_, map(self._hash, keys), repeat(_HASH))
+            for key, entry in compress(chunk, map(wanted.__contains__, hashed)):
+                if entry == INACTIVE or key in loaded:
+                    continue
+                if entry != UNDIGESTED and any(
+                    self._flags[slot] & _SEEN and self._holds(slot, entry)
+                    for slot in self._slots_of(key)
+                ):
+                    continue
+                missing.append(key)
         return missing
