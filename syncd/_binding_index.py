@@ -140,9 +140,14 @@ class BindingIndex:
         quiet cycle's) takes a few calls in C; any other chunk goes entry by entry."""
         size = len(entries)
         joined = "".join(entries)
-        if len(joined) == 35 * size and joined[::35] == "r" * size:
-            # 35 characters each, ``r`` first: the ``r3:`` prefixes are then where they
-            # should be exactly when removing every ``r3:`` leaves 32 characters an entry.
+        if (
+            set(map(len, entries)) == {35}
+            and joined[::35] == "r" * size
+            and joined[1::35] == "3" * size
+            and joined[2::35] == ":" * size
+        ):
+            # Each is ``r3:`` and 32 more: those are all hex digits when removing every
+            # ``r3:`` leaves 32 characters an entry (none inside) and fromhex takes them.
             hexa = joined.replace(_EXACT_PREFIX, "")
             if len(hexa) == 32 * size and hexa == hexa.lower():
                 try:

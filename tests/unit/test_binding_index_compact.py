@@ -157,3 +157,14 @@ def test_watched_keys_are_checked_exactly_and_inactive_ones_are_not_managed() ->
     entries = {"1": _digest("1", 1), "2": INACTIVE}
     index = BindingIndex(Rows(entries), watch={"1", "3"}, hash_key=lambda key: 0)
     assert (index.bound, index.managed, len(index)) == ({"1"}, 1, 2)
+
+
+def test_a_chunk_of_odd_entries_is_not_read_as_digests_run_together() -> None:
+    """Two entries of 34 and 36 characters that run together into two ``r3:`` digests'
+    worth of hex are kept as what they are, so neither matches a digest made of them."""
+    hexa = "0123456789abcdef" * 2
+    short, long = "r3:" + hexa[:31], "0r3:" + hexa[:32]
+    index = BindingIndex(Rows({"1": short, "2": long}), hash_key=lambda key: int(key) << 40)
+    assert index.compare("1", "r3:" + hexa[:31] + "0") == DIFFERENT
+    assert index.compare("1", short) == SAME
+    assert index.compare("2", long) == SAME
