@@ -2,14 +2,14 @@
 
 Private to ``syncd.cycle``. A quiet cycle costs about what reading the ERP costs: the
 source digests each contractor's raw rows as they stream in (``connectors.base.Digesting``),
-the digest is compared with the one its binding was applied from (``binding_index``: key
-and digest only, one streamed query), and only a contractor whose rows differ is built,
-mapped and given its full binding (loaded ``KEYS_PER_QUERY`` keys at a time). Bindings the
-ERP no longer returns are loaded after the read, for their removals. Everything else the
-pure plan needs from the state store is read here, each in one query whatever the ERP's
-size: the records in backoff (``syncd.backoff``) and the last good read's scope
-(``syncd.safety``); the owners of the logins that changed contractors ask for are looked up
-by login (``StateStore.bindings_with_logins``).
+the digest is compared with the one its binding was applied from (``BindingIndex``: a key
+hash and the digest in arrays, about 29 bytes a binding, from one streamed query), and only
+a contractor whose rows differ is built, mapped and given its full binding (loaded
+``KEYS_PER_QUERY`` keys at a time). Bindings the ERP no longer returns are loaded after the
+read, for their removals. Everything else the pure plan needs from the state store is read
+here, each in one query whatever the ERP's size: the records in backoff (``syncd.backoff``)
+and the last good read's scope (``syncd.safety``); the owners of the logins that changed
+contractors ask for are looked up by login (``StateStore.bindings_with_logins``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from connectors.base import Digesting, LimitedPortal
 from syncd import backoff, safety
+from syncd._binding_index import ABSENT, SAME, BindingIndex
 from syncd._spool import Spool, Spooled
 from syncd.mapping import fold_login, login_key, map_contractor, within_limits
 from syncd.model import (
@@ -32,7 +33,7 @@ from syncd.model import (
     with_login_mode,
 )
 from syncd.plan import Owners, Plan, PlanOptions, make_plan, resolve_creates
-from syncd.store import INACTIVE, KEYS_PER_QUERY, Binding, RecordFailure, StateStore, index_entry
+from syncd.store import KEYS_PER_QUERY, Binding, RecordFailure, StateStore, index_entry
 
 if TYPE_CHECKING:
     from connectors.base import PortalAccount, Source
@@ -124,7 +125,7 @@ def _already(contractor: SourceContractor) -> Callable[[], SourceContractor]:
 
 def compare_records(
     records: Iterable[RawRecord],
-    index: dict[str, str],
+    index: BindingIndex,
     bindings: dict[str, Binding],
     load: Callable[[Collection[str]], Mapping[str, Binding]],
     *,
@@ -135,8 +136,8 @@ def compare_records(
 ) -> Iterator[Mapped]:
     """Map the records whose digest differs from their binding's, in the ERP's order.
 
-    ``index`` (``StateStore.binding_index``) loses every key the ERP returns, so what is
-    left afterwards are the bindings out of scope. ``bindings`` receives, through ``load``,
+    ``index`` (``BindingIndex``) says which records are bound and unchanged and, after the
+    read, which bindings the ERP did not return. ``bindings`` receives, through ``load``,
     the full binding of every contractor that is mapped (before it is yielded) and, once
     the read is over, of every active binding the ERP no longer returns (its removal).
     A binding stores the digest as ``with_login_mode`` gives it for ``login_by``.
@@ -160,6 +161,7 @@ def compare_records(
     def flush() -> Iterator[Mapped]:
         if waiting:
             bindings.update(load(waiting))
+            index.confirm((k, index_entry(bindings[k])) for k in waiting if k in bindings)
             waiting.clear()
         for item in window:
             yield item if isinstance(item, Unchanged) else mapped(item)
@@ -167,12 +169,12 @@ def compare_records(
 
     by_email = login_by == "email"  # the digest is stored as read: no per-row call
     for record in records:
-        known = index.pop(record.key, None)
         item: RawRecord | Unchanged = record
         digest = record.digest if by_email else with_login_mode(record.digest, login_by)
-        if known == digest and not full:
+        known = index.compare(record.key, digest)
+        if known == SAME and not full:
             item = Unchanged(record.key, record.symbol, record.tax_id)
-        elif known is not None and record.key not in bindings:
+        elif known != ABSENT and record.key not in bindings:
             waiting.append(record.key)
         if not waiting:  # nothing to wait for: straight through, nothing held
             yield item if isinstance(item, Unchanged) else mapped(item)
@@ -181,9 +183,14 @@ def compare_records(
         if len(waiting) >= KEYS_PER_QUERY or len(window) >= WINDOW:
             yield from flush()
     yield from flush()
-    gone = [key for key, digest in index.items() if digest != INACTIVE and key not in bindings]
+    gone = index.gone(bindings)
     if gone:
         bindings.update(load(gone))
+
+
+def _entries_of(bindings: Mapping[str, Binding]) -> Callable[[], Iterator[tuple[str, str]]]:
+    """``StateStore.binding_entries`` of bindings already loaded (a full reconcile's)."""
+    return lambda: ((key, index_entry(item)) for key, item in bindings.items())
 
 
 def _heartbeat(
@@ -230,14 +237,14 @@ def plan_cycle(
     config = services.config
     store = services.store
     bindings: dict[str, Binding] = {}
+    failing = store.record_failures()
     if request.full:  # every contractor is mapped: every binding is needed
         bindings = store.load_bindings()
-        index = {key: index_entry(b) for key, b in bindings.items()}
+        index = BindingIndex(_entries_of(bindings), watch=failing.keys())
     else:
-        index = store.binding_index()
-    failing = store.record_failures()
-    bound_failing = {key for key in failing if key in index}
-    managed = sum(1 for digest in index.values() if digest != INACTIVE)
+        index = BindingIndex(store.binding_entries, watch=failing.keys())
+    bound_failing = index.bound
+    managed = index.managed
     limits = portal_limits(services.portal)
     options = PlanOptions(
         on_removed=config.portal.on_removed.value,
@@ -293,9 +300,7 @@ def plan_cycle(
     return planned
 
 
-def _owners(
-    store: StateStore, index: Mapping[str, str], options: PlanOptions, login_by: str
-) -> Owners:
+def _owners(store: StateStore, index: BindingIndex, options: PlanOptions, login_by: str) -> Owners:
     """How the plan finds who holds a login (``make_plan``'s ``owners``) in a light cycle.
 
     E-mail logins are stored as compared (lower-case), so the store looks them up exactly,

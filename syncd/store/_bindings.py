@@ -9,7 +9,7 @@ face while its read side of ``syncd_binding`` lives here, beside the batch's sta
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +22,13 @@ from syncd.store.schema import binding
 STREAM_CHUNK = 1000
 # Keys (or logins) per ``IN (...)`` list: well under every backend's parameter limit.
 KEYS_PER_QUERY = 1000
-# ``binding_index`` values that never equal a digest (see there).
+# ``binding_entries`` values that never equal a digest (see there).
 INACTIVE = ""
 UNDIGESTED = "?"
 
 
 def index_entry(item: Binding) -> str:
-    """What ``StateStore.binding_index`` holds for ``item``."""
+    """What ``StateStore.binding_entries`` gives for ``item``."""
     return INACTIVE if item.status == "inactive" else (item.source_fingerprint or UNDIGESTED)
 
 
@@ -47,9 +47,10 @@ class BindingReads:
         def begin(self, *, write: bool = True) -> AbstractContextManager[sa.Connection]:
             """``StateStore.begin``: one transaction, driver errors translated."""
 
-    def binding_index(self) -> dict[str, str]:
-        """Contractor key -> the raw-row digest its binding was applied from, for every
-        binding, in one streamed query: all a quiet cycle needs of the bindings.
+    def binding_entries(self) -> Iterator[tuple[str, str]]:
+        """(contractor key, the raw-row digest its binding was applied from) for every
+        binding, streamed from one query: all a quiet cycle needs of the bindings
+        (``syncd._binding_index``, which keeps them compact and may read them twice).
 
         An inactive binding (deactivated account) reads ``INACTIVE``, one applied before
         raw digests existed ``UNDIGESTED``: neither equals a real digest, so their
@@ -62,9 +63,7 @@ class BindingReads:
         query = sa.select(binding.c.contractor_key, entry)
         with self.begin(write=False) as connection:
             result = connection.execution_options(yield_per=STREAM_CHUNK).execute(query)
-            # The server decides each entry and ``dict`` takes the (key, entry) rows as they
-            # are: no Python code runs per binding.
-            return dict(iter(result))  # not dict(result): a result has keys(), the columns
+            yield from result  # a Row unpacks like the (key, entry) tuple it is typed as
 
     def load_bindings(self, keys: Collection[str] | None = None) -> dict[str, Binding]:
         """Every binding by contractor key (only those of ``keys``, when given), read with

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from syncd._binding_index import ABSENT, DIFFERENT, SAME, BindingIndex
 from syncd.store import INACTIVE, UNDIGESTED, StateStore
 from tests.integration.test_store import make_binding
 
@@ -21,7 +22,7 @@ def store(db_url: str) -> Iterator[StateStore]:
 
 
 def test_index_holds_digests_and_marks_inactive_and_undigested(store: StateStore) -> None:
-    """binding_index maps key to digest; inactive and digest-less bindings never match one."""
+    """binding_entries gives key and digest; inactive and digest-less bindings never match one."""
     store.commit_batch(
         upserts=[
             make_binding("1", source_fingerprint="r2:aa"),
@@ -29,7 +30,7 @@ def test_index_holds_digests_and_marks_inactive_and_undigested(store: StateStore
             make_binding("3"),
         ]
     )
-    assert store.binding_index() == {"1": "r2:aa", "2": INACTIVE, "3": UNDIGESTED}
+    assert sorted(store.binding_entries()) == [("1", "r2:aa"), ("2", INACTIVE), ("3", UNDIGESTED)]
 
 
 def test_bindings_by_keys_and_by_logins_in_chunks(store: StateStore) -> None:
@@ -40,3 +41,16 @@ def test_bindings_by_keys_and_by_logins_in_chunks(store: StateStore) -> None:
     found = store.bindings_with_logins([f"k{k}@example.com" for k in (7, 1999, 2499)])
     assert sorted(found) == ["1999", "2499", "7"]
     assert store.load_bindings([]) == {}
+
+
+def test_compact_index_over_the_store_finds_changes_and_removals(store: StateStore) -> None:
+    """Built from the streamed rows (more than one chunk), the index answers by key and
+    names the bindings the ERP did not return by reading the rows again."""
+    digests = {str(k): "r3:" + f"{k:032x}" for k in range(2500)}
+    store.commit_batch(inserts=[make_binding(k, source_fingerprint=d) for k, d in digests.items()])
+    index = BindingIndex(store.binding_entries, watch={"7", "nope"})
+    assert (len(index), index.managed, index.bound) == (2500, 2500, {"7"})
+    assert index.compare("7", digests["7"]) == SAME
+    assert index.compare("8", digests["7"]) == DIFFERENT
+    assert index.compare("nope", digests["7"]) == ABSENT
+    assert sorted(index.gone(loaded={"8"})) == sorted(set(digests) - {"7", "8"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+from syncd._binding_index import BindingIndex
 from syncd._cycle_plan import compare_records
 from syncd.model import DesiredAccount, RawRecord, SourceContractor, Unchanged
 from syncd.plan import PlanOptions, make_plan
@@ -48,7 +49,8 @@ def test_only_changed_rows_are_built_and_their_bindings_loaded() -> None:
     """Equal digests build nothing; a changed or new row is built; a vanished binding is
     loaded for its removal, an inactive one is not."""
     store = Store()
-    index = {"1": "r2:a", "2": "r2:b", "3": "r2:c", "4": "r2:d", "5": INACTIVE}
+    entries = {"1": "r2:a", "2": "r2:b", "3": "r2:c", "4": "r2:d", "5": INACTIVE}
+    index = BindingIndex(entries.items)
     built: list[str] = []
     records = [
         _record("1", "r2:a", built),
@@ -61,7 +63,7 @@ def test_only_changed_rows_are_built_and_their_bindings_loaded() -> None:
     assert built == ["2", "9"]
     assert store.loads == [["2"], ["3", "4"]]
     assert sorted(bindings) == ["2", "3", "4"]
-    assert index == {"3": "r2:c", "4": "r2:d", "5": INACTIVE}
+    assert index.managed == 4
 
 
 def test_full_reconcile_builds_everything() -> None:
@@ -69,7 +71,7 @@ def test_full_reconcile_builds_everything() -> None:
     store = Store()
     built: list[str] = []
     bindings = dict(store.all)
-    index = {"1": "r2:a"}
+    index = BindingIndex({"1": "r2:a"}.items)
     items = list(
         compare_records([_record("1", "r2:a", built)], index, bindings, store.load, full=True)
     )
@@ -83,7 +85,7 @@ def test_an_unchanged_contractor_keeps_its_login_against_a_changed_one() -> None
     login: a changed contractor asking for an unchanged one's login gets a conflict."""
     store = Store()
     built: list[str] = []
-    index = {"1": "r2:a", "2": "r2:b"}
+    index = BindingIndex({"1": "r2:a", "2": "r2:b"}.items)
     records = [_record("1", "r2:a", built), _record("2", "r2:NEW", built, email="k1@x.pl")]
     bindings: dict[str, Binding] = {}
     stream = compare_records(records, index, bindings, store.load, full=False)

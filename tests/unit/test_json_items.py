@@ -14,7 +14,7 @@ def _document(items: Any) -> dict[str, Any]:
         "run_id": 7,
         "create": items,
         "adopt": Items(lambda: iter(()), 0),
-        "conflict": [{"key": "2", "reason": "zażółć \"gęślą\"\njaźń"}],
+        "conflict": [{"key": "2", "reason": 'zażółć "gęślą"\njaźń'}],
         "empty": {},
         "exit_code": 0,
     }

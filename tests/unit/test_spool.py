@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from syncd._cycle_plan import compare_records
+from syncd._binding_index import BindingIndex
+from syncd._cycle_plan import Mapped, compare_records
 from syncd._spool import Spool, Spooled
 from syncd.mapping import login_key
 from syncd.model import Contact, DesiredAccount, RawRecord, SourceContractor, Unchanged
@@ -59,13 +60,20 @@ def _record(key: str, email: str) -> RawRecord:
     return RawRecord(key, f"r2:{key}", f"K{key}", None, build)
 
 
+def _spooled(records: list[RawRecord], spool: Spool) -> list[Mapped]:
+    """What a first sync's compare yields for ``records`` (no binding), spooling each."""
+    return list(compare_records(records, BindingIndex(tuple), {}, dict, full=False, spool=spool))
+
+
 def test_a_spooled_plan_creates_the_same_accounts_and_keeps_login_conflicts() -> None:
     """With a spool, creates are planned with nothing held per create and come back whole;
     two new contractors sharing an e-mail (in another case) are still both conflicts."""
     records = [_record("1", "a@x.pl"), _record("2", "b@x.pl"), _record("3", "B@x.pl")]
     spool = Spool(login_key)
     try:
-        items = list(compare_records(records, {}, {}, dict, full=False, spool=spool))
+        items = list(
+            compare_records(records, BindingIndex(tuple), {}, dict, full=False, spool=spool)
+        )
         assert all(isinstance(i, Spooled) for i in items)
         plan = make_plan(items, {}, PlanOptions(), spool=spool)
         plan = resolve_creates(plan, {}, adopt_existing=False)
@@ -94,7 +102,9 @@ def test_a_spooled_create_whose_login_a_binding_holds_is_a_conflict() -> None:
     records = [_record("1", "a@x.pl"), _record("2", "c@x.pl")]
     spool = Spool(login_key)
     try:
-        items = list(compare_records(records, {}, {}, dict, full=False, spool=spool))
+        items = list(
+            compare_records(records, BindingIndex(tuple), {}, dict, full=False, spool=spool)
+        )
         unchanged = Unchanged("9", "K9", None)
         plan = make_plan([*items, unchanged], {"9": Owner()}, PlanOptions(), spool=spool)
         assert [c.desired.key for c in plan.create] == ["2"]
@@ -114,7 +124,9 @@ def test_a_spooled_record_in_backoff_is_deferred_but_keeps_its_login() -> None:
     options = PlanOptions(deferred={"1": deferral})
     spool = Spool(login_key, keep_digest={"1"})
     try:
-        items = list(compare_records(records, {}, {}, dict, full=False, spool=spool))
+        items = list(
+            compare_records(records, BindingIndex(tuple), {}, dict, full=False, spool=spool)
+        )
         plan = make_plan(items, {}, options, spool=spool)
         assert [d.key for d in plan.deferred] == ["1"]
         assert [c.desired.key for c in plan.create] == ["3"]
@@ -134,7 +146,9 @@ def test_resolve_creates_adopts_a_spooled_account_the_portal_has() -> None:
     records = [_record("1", "a@x.pl"), _record("2", "b@x.pl"), _record("3", "c@x.pl")]
     spool = Spool(login_key)
     try:
-        items = list(compare_records(records, {}, {}, dict, full=False, spool=spool))
+        items = list(
+            compare_records(records, BindingIndex(tuple), {}, dict, full=False, spool=spool)
+        )
         plan = make_plan(items, {}, PlanOptions(), spool=spool)
         assert list(plan.create.login_batches(2)) == [["a@x.pl", "b@x.pl"], ["c@x.pl"]]
         plan = resolve_creates(plan, {"b@x.pl": Existing()}, adopt_existing=True)
