@@ -82,6 +82,14 @@ def make_engine(url: str | sa.URL, *, password: str | None = None, **kw: Any) ->
         # cursors for a fast first row (cursor_tuple_fraction 0.1) and picks a nested-loop
         # plan for the GT join that is 30x slower over the whole result. We read it all.
         connect_args["options"] = "-c cursor_tuple_fraction=1"
+    if parsed.get_driver_name() == "psycopg":
+        # psycopg 3 prepares a statement on the server after its fifth execution, and the
+        # server may then keep a generic plan made while a table was small: the SQL
+        # portal's "new ids by login" SELECT (an IN-list of a batch's logins) kept a
+        # sequential scan as the accounts table grew, 0.7 s a batch at 100,000 (a first
+        # sync took 149 s instead of 30). Every statement is planned for its values, as
+        # psycopg2 (which never prepares) always did.
+        connect_args["prepare_threshold"] = None
     connect_args.update(kw.pop("connect_args", {}))
     kw.setdefault("pool_pre_ping", True)
     create_owner_only(parsed)
