@@ -31,14 +31,13 @@ def tax_id_key(tax_id: str | None) -> str | None:
 
 
 Holder = tuple[str, str]  # (key, symbol)
-_packed = int.from_bytes  # big-endian by default
 
 
-def _holder(first: int | Holder) -> Holder:
-    """The (key, symbol) ``TaxIds.add`` packed into ``first``, exactly."""
+def _holder(first: str | Holder) -> Holder:
+    """The (key, symbol) ``TaxIds.add`` joined into ``first``, exactly."""
     if isinstance(first, tuple):
         return first
-    key, symbol = first.to_bytes((first.bit_length() + 7) // 8).decode().split("\0", 1)
+    key, symbol = first.split("\0", 1)
     return (key, symbol)
 
 
@@ -48,14 +47,14 @@ class TaxIds:
 
     ``first`` holds each NIP's first holder: the NIP as an int when it is a plain number
     without a leading zero (the usual Polish NIP), else as its compared string; the holder
-    packed into one int (see ``add``). About 125 bytes a contractor at 100,000 (the dict's
-    slot and two ints) where a NIP string and a tuple of key and symbol strings took about
-    265: the largest thing a quiet cycle holds per contractor. The symbol is kept, packed,
-    so the warning names every holder without asking the ERP or the state store again (the
+    as one string (see ``add``). About 145 bytes a contractor at 100,000 (the dict's slot,
+    an int and a string) where a NIP string and a tuple of key and symbol strings took
+    about 265: the largest thing a quiet cycle holds per contractor. The symbol is kept, so
+    the warning names every holder without asking the ERP or the state store again (the
     plan stays pure). ``more`` lists the holders of the NIPs found shared, in full.
     """
 
-    first: dict[int | str, int | Holder] = field(default_factory=dict)
+    first: dict[int | str, str | Holder] = field(default_factory=dict)
     more: dict[str, list[Holder]] = field(default_factory=dict)
 
     def add(self, key: str, symbol: str, tax_id: str | None) -> None:
@@ -68,20 +67,13 @@ class TaxIds:
                 return
             nip = found
             number = int(nip) if nip.isdigit() and nip[0] != "0" else nip
-        # The holder as one int: the UTF-8 bytes of key, NUL, symbol (about 48 bytes where
-        # a tuple of two strings took about 190); the tuple itself when the key is empty
-        # or holds a NUL (the int would lose a leading zero byte, or split in the wrong
-        # place) or a string has no UTF-8 (a lone surrogate). Written out: once per row.
-        holder: int | Holder
-        if key and "\0" not in key:
-            try:
-                holder = _packed((key + "\0" + symbol).encode())
-            except UnicodeEncodeError:
-                holder = (key, symbol)
-        else:
-            holder = (key, symbol)
+        # The holder as one string, key NUL symbol (one object where a tuple of two strings
+        # took about 190 bytes); the tuple itself when the key is empty or holds a NUL (the
+        # split would go wrong, and "\0" alone is a cached string, the same object for
+        # every row, which the identity test below must never see).
+        holder: str | Holder = f"{key}\0{symbol}" if key and "\0" not in key else (key, symbol)
         first = self.first.setdefault(number, holder)
-        if first is not holder:  # a new int or tuple is no object already held
+        if first is not holder:  # a new string or tuple is no object already held
             self.more.setdefault(nip, [_holder(first)]).append((key, symbol))
 
     def duplicates(self, only_keys: Collection[str] | None = None) -> list[dict[str, Any]]:

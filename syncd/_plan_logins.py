@@ -151,7 +151,7 @@ def _contested(
     of them, by a contractor held in memory, or bound to a contractor. Only these can be a
     conflict; every other spooled create keeps its login and stays in the spool."""
     contested = set(spool.duplicate_logins())
-    contested.update(same for same in (*owner_of, *claims.first) if same not in contested)
+    contested.update(owner_of, claims.first)
     for account in spool.claimants(contested):
         claims.add(account)
         wanted[account.key] = account

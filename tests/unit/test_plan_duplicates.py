@@ -69,7 +69,7 @@ def _found(rows: list[tuple[str, str, str | None]]) -> list[dict[str, object]]:
 
 def test_compact_and_general_holders_are_named_exactly() -> None:
     """Number keys, other keys, PL prefixes, leading zeros, odd symbols: three holders of
-    one NIP are all named as given, the first one too (kept packed)."""
+    one NIP are all named as given, the first one too (kept joined)."""
     odd = ["", "\0K", "Żuraw Sp. z o.o.", "K" * 40, "\udcff"]
     rows: list[tuple[str, str, str | None]] = [
         ("7", "K7", "5213017228"),
