@@ -90,7 +90,7 @@ def test_the_erp_refusing_connections_is_said_once_and_recovered_from(
         wait_until(lambda: _cycles(syncd, "unavailable") >= down + 3, 30, syncd.describe)
         (said,) = syncd.named("cycle.unavailable")  # once, not every cycle
         assert "cannot reach the Subiekt GT database" in said["error"]
-        assert _loud(syncd) == ["cycle.unavailable"]
+        assert _outage_lines(syncd) == ["cycle.unavailable"]
         erp_connections(pg_url, allow=True)
         syncd.wait_for("cycle.recovered", timeout=30)
         wait_until(lambda: healthz(port)[0] == 200, 30, syncd.describe)
@@ -99,7 +99,7 @@ def test_the_erp_refusing_connections_is_said_once_and_recovered_from(
         assert syncd.stop() == 0
     assert _logins(tmp_path) == {"k1@firma.pl", "k2@firma.pl", "k3@firma.pl"}
     assert len(syncd.named("cycle.recovered")) == 1
-    assert _loud(syncd) == ["cycle.unavailable"]
+    assert _outage_lines(syncd) == ["cycle.unavailable"]
     assert syncd.proc.returncode == 0
 
 
